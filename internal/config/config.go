@@ -1,0 +1,423 @@
+// Package config is the configuration of a weir deployable in cluster mode (`weir run`):
+// where the real servers are (Kafka, ClickHouse, Elasticsearch, Redis, an Ethereum node),
+// where metrics and health are served, and where local state lives.
+//
+// A Config is built in layers, each overriding the one before it:
+//
+//  1. the documented defaults ([Default]);
+//  2. environment variables (WEIR_KAFKA_BROKERS, WEIR_CLICKHOUSE_ADDR, …; see the Env*
+//     constants), which is what deploy/local/stack.env exports;
+//  3. a YAML file (`--config weir.yaml`), in which unknown keys are an error;
+//  4. command-line flags the user set explicitly ([AddFlags]).
+//
+// [Load] does all four and [Config.Validate] checks the result. Nothing here is global:
+// a Config is a plain value handed to the constructors that need it.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the configuration of a weir deployable. The zero value is not useful: start
+// from [Default] (or use [Load]). Each field documents its default, its YAML key, its
+// environment variable and its flag.
+type Config struct {
+	// Kafka is where the brokers are.
+	Kafka Kafka `yaml:"kafka"`
+	// ClickHouse is the analytics store.
+	ClickHouse ClickHouse `yaml:"clickhouse"`
+	// Elasticsearch is the audit search store.
+	Elasticsearch Elasticsearch `yaml:"elasticsearch"`
+	// Redis is the online feature store.
+	Redis Redis `yaml:"redis"`
+	// Ethereum is the chain node the indexer reads.
+	Ethereum Ethereum `yaml:"ethereum"`
+	// HTTP is the metrics and health endpoint.
+	HTTP HTTP `yaml:"http"`
+	// StateDir is the directory under which components keep their local state (one
+	// sub-directory per component; always rebuildable from changelog topics).
+	// Default ".weir". YAML state_dir, env WEIR_STATE_DIR, flag --state-dir.
+	StateDir string `yaml:"state_dir"`
+	// ShutdownTimeout bounds each stage of a graceful shutdown (components, then the
+	// telemetry server). Default 10s. YAML shutdown_timeout (e.g. "30s"), env
+	// WEIR_SHUTDOWN_TIMEOUT, flag --shutdown-timeout.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Kafka configures the Kafka client.
+type Kafka struct {
+	// Brokers are the seed brokers, host:port each. Default ["127.0.0.1:9092"].
+	// YAML kafka.brokers (a list), env WEIR_KAFKA_BROKERS (comma-separated),
+	// flag --brokers (comma-separated or repeated).
+	Brokers []string `yaml:"brokers"`
+}
+
+// ClickHouse configures the ClickHouse client.
+type ClickHouse struct {
+	// Addr is the host:port of ClickHouse's native protocol (not HTTP).
+	// Default "127.0.0.1:9000". YAML clickhouse.addr, env WEIR_CLICKHOUSE_ADDR,
+	// flag --clickhouse-addr.
+	Addr string `yaml:"addr"`
+}
+
+// Elasticsearch configures the Elasticsearch client.
+type Elasticsearch struct {
+	// URL is the base URL, http or https. Default "http://127.0.0.1:9200".
+	// YAML elasticsearch.url, env WEIR_ELASTICSEARCH_URL, flag --elasticsearch-url.
+	URL string `yaml:"url"`
+}
+
+// Redis configures the Redis client.
+type Redis struct {
+	// Addr is the host:port of Redis. Default "127.0.0.1:6379". YAML redis.addr,
+	// env WEIR_REDIS_ADDR, flag --redis-addr.
+	Addr string `yaml:"addr"`
+}
+
+// Ethereum configures the chain's JSON-RPC client.
+type Ethereum struct {
+	// RPCURL is the JSON-RPC endpoint (http, https, ws or wss).
+	// Default "http://127.0.0.1:8545". YAML ethereum.rpc_url, env WEIR_ETH_RPC_URL,
+	// flag --eth-rpc-url.
+	RPCURL string `yaml:"rpc_url"`
+}
+
+// HTTP configures the metrics (/metrics) and health (/healthz) endpoint.
+type HTTP struct {
+	// Addr is the host:port to listen on; port 0 picks a free port. Default ":9464"
+	// (all interfaces, so that Prometheus and the orchestrator's probes can reach it).
+	// YAML http.addr, env WEIR_HTTP_ADDR, flag --http.
+	Addr string `yaml:"addr"`
+}
+
+// Defaults, as documented on the fields of [Config].
+const (
+	DefaultKafkaBroker     = "127.0.0.1:9092"
+	DefaultClickHouseAddr  = "127.0.0.1:9000"
+	DefaultElasticURL      = "http://127.0.0.1:9200"
+	DefaultRedisAddr       = "127.0.0.1:6379"
+	DefaultEthRPCURL       = "http://127.0.0.1:8545"
+	DefaultHTTPAddr        = ":9464"
+	DefaultStateDir        = ".weir"
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+// Default returns the configuration with every field at its documented default.
+func Default() Config {
+	return Config{
+		Kafka:           Kafka{Brokers: []string{DefaultKafkaBroker}},
+		ClickHouse:      ClickHouse{Addr: DefaultClickHouseAddr},
+		Elasticsearch:   Elasticsearch{URL: DefaultElasticURL},
+		Redis:           Redis{Addr: DefaultRedisAddr},
+		Ethereum:        Ethereum{RPCURL: DefaultEthRPCURL},
+		HTTP:            HTTP{Addr: DefaultHTTPAddr},
+		StateDir:        DefaultStateDir,
+		ShutdownTimeout: DefaultShutdownTimeout,
+	}
+}
+
+// Validate reports every problem with c at once (joined with [errors.Join]), or nil.
+// It checks shapes only (host:port, URL schemes, positive durations); it does not
+// contact any server.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: "+format, append([]any{key}, args...)...))
+	}
+
+	if len(c.Kafka.Brokers) == 0 {
+		bad("kafka.brokers", "at least one broker is required")
+	}
+	for i, b := range c.Kafka.Brokers {
+		if err := checkHostPort(b, false); err != nil {
+			bad(fmt.Sprintf("kafka.brokers[%d]", i), "%q: %v", b, err)
+		}
+	}
+	if err := checkHostPort(c.ClickHouse.Addr, false); err != nil {
+		bad("clickhouse.addr", "%q: %v", c.ClickHouse.Addr, err)
+	}
+	if err := checkURL(c.Elasticsearch.URL, "http", "https"); err != nil {
+		bad("elasticsearch.url", "%q: %v", c.Elasticsearch.URL, err)
+	}
+	if err := checkHostPort(c.Redis.Addr, false); err != nil {
+		bad("redis.addr", "%q: %v", c.Redis.Addr, err)
+	}
+	if err := checkURL(c.Ethereum.RPCURL, "http", "https", "ws", "wss"); err != nil {
+		bad("ethereum.rpc_url", "%q: %v", c.Ethereum.RPCURL, err)
+	}
+	if err := checkHostPort(c.HTTP.Addr, true); err != nil {
+		bad("http.addr", "%q: %v", c.HTTP.Addr, err)
+	}
+	if strings.TrimSpace(c.StateDir) == "" {
+		bad("state_dir", "must not be empty")
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown_timeout", "%s: must be positive", c.ShutdownTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+// checkHostPort checks that s is host:port with a numeric port in 1..65535 (0 also
+// allowed when listen is set). The host may be empty only when listen is set (":9464"
+// listens on all interfaces).
+func checkHostPort(s string, listen bool) error {
+	if s == "" {
+		return errors.New("must not be empty")
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("want host:port")
+	}
+	if host == "" && !listen {
+		return errors.New("missing host")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 || (n == 0 && !listen) {
+		return fmt.Errorf("bad port %q", port)
+	}
+	return nil
+}
+
+// checkURL checks that s is an absolute URL with one of the given schemes and a host.
+func checkURL(s string, schemes ...string) error {
+	if s == "" {
+		return errors.New("must not be empty")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("not a URL")
+	}
+	ok := false
+	for _, sc := range schemes {
+		ok = ok || u.Scheme == sc
+	}
+	if !ok {
+		return fmt.Errorf("scheme must be one of %s", strings.Join(schemes, ", "))
+	}
+	if u.Host == "" {
+		return errors.New("missing host")
+	}
+	return nil
+}
+
+// Environment variables read by [Load]; an empty value counts as unset.
+const (
+	EnvKafkaBrokers    = "WEIR_KAFKA_BROKERS"
+	EnvClickHouseAddr  = "WEIR_CLICKHOUSE_ADDR"
+	EnvElasticURL      = "WEIR_ELASTICSEARCH_URL"
+	EnvRedisAddr       = "WEIR_REDIS_ADDR"
+	EnvEthRPCURL       = "WEIR_ETH_RPC_URL"
+	EnvHTTPAddr        = "WEIR_HTTP_ADDR"
+	EnvStateDir        = "WEIR_STATE_DIR"
+	EnvShutdownTimeout = "WEIR_SHUTDOWN_TIMEOUT"
+)
+
+// Flag names defined by [AddFlags].
+const (
+	FlagBrokers         = "brokers"
+	FlagClickHouseAddr  = "clickhouse-addr"
+	FlagElasticURL      = "elasticsearch-url"
+	FlagRedisAddr       = "redis-addr"
+	FlagEthRPCURL       = "eth-rpc-url"
+	FlagHTTPAddr        = "http"
+	FlagStateDir        = "state-dir"
+	FlagShutdownTimeout = "shutdown-timeout"
+)
+
+// flagSpec describes one override flag.
+type flagSpec struct {
+	name  string
+	usage string
+	// duration marks a time.Duration flag; brokers is the only list flag.
+	duration bool
+}
+
+var flagSpecs = []flagSpec{
+	{name: FlagBrokers, usage: "Kafka seed brokers, host:port, comma-separated (env " + EnvKafkaBrokers + "; default " + DefaultKafkaBroker + ")"},
+	{name: FlagClickHouseAddr, usage: "ClickHouse native protocol host:port (env " + EnvClickHouseAddr + "; default " + DefaultClickHouseAddr + ")"},
+	{name: FlagElasticURL, usage: "Elasticsearch base URL (env " + EnvElasticURL + "; default " + DefaultElasticURL + ")"},
+	{name: FlagRedisAddr, usage: "Redis host:port (env " + EnvRedisAddr + "; default " + DefaultRedisAddr + ")"},
+	{name: FlagEthRPCURL, usage: "Ethereum JSON-RPC URL (env " + EnvEthRPCURL + "; default " + DefaultEthRPCURL + ")"},
+	{name: FlagHTTPAddr, usage: "listen address of /metrics and /healthz (env " + EnvHTTPAddr + "; default " + DefaultHTTPAddr + ")"},
+	{name: FlagStateDir, usage: "directory for local component state (env " + EnvStateDir + "; default " + DefaultStateDir + ")"},
+	{name: FlagShutdownTimeout, usage: "bound on each graceful shutdown stage (env " + EnvShutdownTimeout + "; default " + DefaultShutdownTimeout.String() + ")", duration: true},
+}
+
+// AddFlags defines on fs the flags that override the configuration, one per field (see
+// the Flag* constants). names selects which to define; none means all. The flags carry
+// no defaults of their own: [Load] applies only those the user set explicitly, so the
+// environment and the file still count. It panics on an unknown name (a programming
+// error).
+func AddFlags(fs *pflag.FlagSet, names ...string) {
+	all := len(names) == 0
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	for _, s := range flagSpecs {
+		if !all && !want[s.name] {
+			continue
+		}
+		delete(want, s.name)
+		switch {
+		case s.name == FlagBrokers:
+			fs.StringSlice(s.name, nil, s.usage)
+		case s.duration:
+			fs.Duration(s.name, 0, s.usage)
+		default:
+			fs.String(s.name, "", s.usage)
+		}
+	}
+	for n := range want {
+		panic(fmt.Sprintf("config: AddFlags: unknown flag %q", n))
+	}
+}
+
+// Sources says where [Load] reads from. Every source is optional.
+type Sources struct {
+	// LookupEnv looks up an environment variable, like [os.LookupEnv] (which is what a
+	// command passes). Nil means no environment.
+	LookupEnv func(key string) (string, bool)
+	// File is the path of a YAML config file; "" means none. A file that does not exist
+	// is an error.
+	File string
+	// Flags holds flags defined by [AddFlags]; only those set explicitly (Changed)
+	// override. Nil means no flags.
+	Flags *pflag.FlagSet
+}
+
+// Load builds a Config from the defaults, then the environment, then the file, then the
+// flags, each overriding the previous. It does not call Validate: callers do, after any
+// adjustments of their own.
+func Load(src Sources) (Config, error) {
+	cfg := Default()
+	if src.LookupEnv != nil {
+		if err := applyEnv(&cfg, src.LookupEnv); err != nil {
+			return Config{}, err
+		}
+	}
+	if src.File != "" {
+		data, err := os.ReadFile(src.File)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: read file: %w", err)
+		}
+		if err := decodeYAML(&cfg, data); err != nil {
+			return Config{}, fmt.Errorf("config: %s: %w", src.File, err)
+		}
+	}
+	if src.Flags != nil {
+		if err := applyFlags(&cfg, src.Flags); err != nil {
+			return Config{}, err
+		}
+	}
+	return cfg, nil
+}
+
+// applyEnv overrides cfg with the non-empty environment variables.
+func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
+	get := func(key string) (string, bool) {
+		v, ok := lookup(key)
+		v = strings.TrimSpace(v)
+		return v, ok && v != ""
+	}
+	if v, ok := get(EnvKafkaBrokers); ok {
+		cfg.Kafka.Brokers = splitList(v)
+	}
+	if v, ok := get(EnvClickHouseAddr); ok {
+		cfg.ClickHouse.Addr = v
+	}
+	if v, ok := get(EnvElasticURL); ok {
+		cfg.Elasticsearch.URL = v
+	}
+	if v, ok := get(EnvRedisAddr); ok {
+		cfg.Redis.Addr = v
+	}
+	if v, ok := get(EnvEthRPCURL); ok {
+		cfg.Ethereum.RPCURL = v
+	}
+	if v, ok := get(EnvHTTPAddr); ok {
+		cfg.HTTP.Addr = v
+	}
+	if v, ok := get(EnvStateDir); ok {
+		cfg.StateDir = v
+	}
+	if v, ok := get(EnvShutdownTimeout); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("config: %s=%q: %w", EnvShutdownTimeout, v, err)
+		}
+		cfg.ShutdownTimeout = d
+	}
+	return nil
+}
+
+// decodeYAML overrides cfg with the keys present in data; unknown keys are an error.
+// An empty document changes nothing.
+func decodeYAML(cfg *Config, data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// applyFlags overrides cfg with the flags of fs that were set explicitly.
+func applyFlags(cfg *Config, fs *pflag.FlagSet) error {
+	str := func(name string, dst *string) error {
+		if f := fs.Lookup(name); f == nil || !f.Changed {
+			return nil
+		}
+		v, err := fs.GetString(name)
+		if err != nil {
+			return fmt.Errorf("config: flag --%s: %w", name, err)
+		}
+		*dst = strings.TrimSpace(v)
+		return nil
+	}
+	if f := fs.Lookup(FlagBrokers); f != nil && f.Changed {
+		v, err := fs.GetStringSlice(FlagBrokers)
+		if err != nil {
+			return fmt.Errorf("config: flag --%s: %w", FlagBrokers, err)
+		}
+		cfg.Kafka.Brokers = splitList(strings.Join(v, ","))
+	}
+	if f := fs.Lookup(FlagShutdownTimeout); f != nil && f.Changed {
+		d, err := fs.GetDuration(FlagShutdownTimeout)
+		if err != nil {
+			return fmt.Errorf("config: flag --%s: %w", FlagShutdownTimeout, err)
+		}
+		cfg.ShutdownTimeout = d
+	}
+	return errors.Join(
+		str(FlagClickHouseAddr, &cfg.ClickHouse.Addr),
+		str(FlagElasticURL, &cfg.Elasticsearch.URL),
+		str(FlagRedisAddr, &cfg.Redis.Addr),
+		str(FlagEthRPCURL, &cfg.Ethereum.RPCURL),
+		str(FlagHTTPAddr, &cfg.HTTP.Addr),
+		str(FlagStateDir, &cfg.StateDir),
+	)
+}
+
+// splitList splits a comma-separated list, trimming spaces and dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
