@@ -68,8 +68,9 @@ var (
 	//
 	// optional bool decimal_places = 50002;
 	E_DecimalPlaces = &file_weir_common_v1_options_proto_extTypes[1]
-	// required marks a field that must be set: a non-empty string or bytes, a present
-	// message, a non-zero (not *_UNSPECIFIED) enum, a non-empty repeated field.
+	// required marks a field that must be set: a non-empty string or bytes, a non-zero
+	// number, a present message, a non-zero (not *_UNSPECIFIED) enum, a non-empty repeated
+	// field or map.
 	//
 	// optional bool required = 50003;
 	E_Required = &file_weir_common_v1_options_proto_extTypes[2]
