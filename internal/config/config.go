@@ -130,43 +130,72 @@ func Default() Config {
 
 // Validate reports every problem with c at once (joined with [errors.Join]), or nil.
 // It checks shapes only (host:port, URL schemes, positive durations); it does not
-// contact any server.
+// contact any server. Commands that use only part of the config (e.g. `weir topics
+// apply` needs Kafka alone) call that section's Validate instead.
 func (c Config) Validate() error {
 	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("config: %s: "+format, append([]any{key}, args...)...))
-	}
-
-	if len(c.Kafka.Brokers) == 0 {
-		bad("kafka.brokers", "at least one broker is required")
-	}
-	for i, b := range c.Kafka.Brokers {
-		if err := checkHostPort(b, false); err != nil {
-			bad(fmt.Sprintf("kafka.brokers[%d]", i), "%q: %v", b, err)
-		}
-	}
-	if err := checkHostPort(c.ClickHouse.Addr, false); err != nil {
-		bad("clickhouse.addr", "%q: %v", c.ClickHouse.Addr, err)
-	}
-	if err := checkURL(c.Elasticsearch.URL, "http", "https"); err != nil {
-		bad("elasticsearch.url", "%q: %v", c.Elasticsearch.URL, err)
-	}
-	if err := checkHostPort(c.Redis.Addr, false); err != nil {
-		bad("redis.addr", "%q: %v", c.Redis.Addr, err)
-	}
-	if err := checkURL(c.Ethereum.RPCURL, "http", "https", "ws", "wss"); err != nil {
-		bad("ethereum.rpc_url", "%q: %v", c.Ethereum.RPCURL, err)
-	}
-	if err := checkHostPort(c.HTTP.Addr, true); err != nil {
-		bad("http.addr", "%q: %v", c.HTTP.Addr, err)
-	}
+	errs = append(errs,
+		c.Kafka.Validate(),
+		c.ClickHouse.Validate(),
+		c.Elasticsearch.Validate(),
+		c.Redis.Validate(),
+		c.Ethereum.Validate(),
+		c.HTTP.Validate(),
+	)
 	if strings.TrimSpace(c.StateDir) == "" {
-		bad("state_dir", "must not be empty")
+		errs = append(errs, errors.New("config: state_dir: must not be empty"))
 	}
 	if c.ShutdownTimeout <= 0 {
-		bad("shutdown_timeout", "%s: must be positive", c.ShutdownTimeout)
+		errs = append(errs, fmt.Errorf("config: shutdown_timeout: %s: must be positive", c.ShutdownTimeout))
 	}
 	return errors.Join(errs...)
+}
+
+// Validate checks that there is at least one broker and each is host:port.
+func (k Kafka) Validate() error {
+	if len(k.Brokers) == 0 {
+		return errors.New("config: kafka.brokers: at least one broker is required")
+	}
+	var errs []error
+	for i, b := range k.Brokers {
+		if err := checkHostPort(b, false); err != nil {
+			errs = append(errs, fmt.Errorf("config: kafka.brokers[%d]: %q: %w", i, b, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks that Addr is host:port.
+func (c ClickHouse) Validate() error {
+	return wrapKey("clickhouse.addr", c.Addr, checkHostPort(c.Addr, false))
+}
+
+// Validate checks that URL is an http or https URL with a host.
+func (e Elasticsearch) Validate() error {
+	return wrapKey("elasticsearch.url", e.URL, checkURL(e.URL, "http", "https"))
+}
+
+// Validate checks that Addr is host:port.
+func (r Redis) Validate() error {
+	return wrapKey("redis.addr", r.Addr, checkHostPort(r.Addr, false))
+}
+
+// Validate checks that RPCURL is an http, https, ws or wss URL with a host.
+func (e Ethereum) Validate() error {
+	return wrapKey("ethereum.rpc_url", e.RPCURL, checkURL(e.RPCURL, "http", "https", "ws", "wss"))
+}
+
+// Validate checks that Addr is a listen address: [host]:port, port 0 allowed.
+func (h HTTP) Validate() error {
+	return wrapKey("http.addr", h.Addr, checkHostPort(h.Addr, true))
+}
+
+// wrapKey prefixes a field's error with its YAML key and value; nil stays nil.
+func wrapKey(key, value string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("config: %s: %q: %w", key, value, err)
 }
 
 // checkHostPort checks that s is host:port with a numeric port in 1..65535 (0 also
