@@ -1,0 +1,71 @@
+package main
+
+import (
+	"log/slog"
+	"path/filepath"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weirhq/weir/internal/config"
+)
+
+// This file is the one place where components are wired into the binary: devComponents
+// for `weir dev`, clusterComponents for `weir run`. Adding a component means adding it
+// to both.
+
+// devEnv is what `weir dev` hands to the components it runs.
+type devEnv struct {
+	// Brokers are the seed brokers of the embedded broker.
+	Brokers []string
+	// DataDir is the --data directory. A component keeps its local state under
+	// StateDir(name); the broker's state is under DataDir/broker.
+	DataDir string
+	// Registry is the metrics registry served on /metrics; components register their
+	// collectors on it (never on the global default registry).
+	Registry *prometheus.Registry
+	// Logger is the process logger; components add their own attributes
+	// (logger.With("component", name)).
+	Logger *slog.Logger
+}
+
+// StateDir returns the directory for the local state of the component called name.
+func (e devEnv) StateDir(name string) string { return filepath.Join(e.DataDir, name) }
+
+// devComponents builds every component that `weir dev` runs, in start order. It must not
+// block or contact anything: components connect in Run.
+func devComponents(env devEnv) ([]Component, error) {
+	_ = env
+	comps := []Component{
+		// Components go here, e.g.:
+		//   reconcile.New(reconcile.Options{Brokers: env.Brokers, StateDir: env.StateDir("reconcile"),
+		//       Registry: env.Registry, Logger: env.Logger.With("component", "reconcile")}),
+	}
+	return comps, nil
+}
+
+// clusterEnv is what `weir run` hands to the component it runs, besides the Config.
+type clusterEnv struct {
+	// Registry is the metrics registry served on /metrics.
+	Registry *prometheus.Registry
+	// Logger is the process logger.
+	Logger *slog.Logger
+}
+
+// componentFactory builds one component. It must not block or contact anything:
+// components connect in Run.
+type componentFactory func() (Component, error)
+
+// clusterComponents maps each component name that `weir run NAME` accepts to its
+// factory, which builds it from cfg (the servers' addresses; its local state under
+// cfg.StateDir/NAME). Only the chosen component is built.
+func clusterComponents(cfg config.Config, env clusterEnv) map[string]componentFactory {
+	_, _ = cfg, env
+	return map[string]componentFactory{
+		// Components go here, e.g.:
+		//   "reconcile": func() (Component, error) {
+		//       return reconcile.New(reconcile.Options{Brokers: cfg.Kafka.Brokers,
+		//           StateDir: filepath.Join(cfg.StateDir, "reconcile"), Registry: env.Registry,
+		//           Logger: env.Logger.With("component", "reconcile")})
+		//   },
+	}
+}

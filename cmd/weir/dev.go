@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/weirhq/weir/internal/embedded"
+	"github.com/weirhq/weir/internal/telemetry"
+)
+
+// devOptions are the flags of `weir dev`.
+type devOptions struct {
+	// DataDir is --data: where all state lives (the broker's under DataDir/broker).
+	// Default ".weir".
+	DataDir string
+	// BrokerPort is --broker-port: the loopback port of the embedded broker; 0 picks a
+	// free port. Default 9092.
+	BrokerPort int
+	// HTTPAddr is --http: the listen address of /metrics and /healthz; port 0 picks a
+	// free port. Default "127.0.0.1:9464".
+	HTTPAddr string
+	// For is --for: stop after this long and exit 0; 0 runs until Ctrl-C or SIGTERM.
+	// Default 0.
+	For time.Duration
+	// ShutdownTimeout is --shutdown-timeout: the bound on each shutdown stage
+	// (components, telemetry, broker). Default 10s.
+	ShutdownTimeout time.Duration
+}
+
+// validate checks the options' shapes.
+func (o devOptions) validate() error {
+	var errs []error
+	if o.DataDir == "" {
+		errs = append(errs, errors.New("--data must not be empty"))
+	}
+	if o.BrokerPort < 0 || o.BrokerPort > 65535 {
+		errs = append(errs, fmt.Errorf("--broker-port %d: want 0..65535", o.BrokerPort))
+	}
+	if _, _, err := net.SplitHostPort(o.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("--http %q: want host:port", o.HTTPAddr))
+	}
+	if o.For < 0 {
+		errs = append(errs, fmt.Errorf("--for %s: must not be negative", o.For))
+	}
+	if o.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-timeout %s: must be positive", o.ShutdownTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+func newDevCmd(g *globals) *cobra.Command {
+	opts := devOptions{}
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the whole platform in one process on an embedded broker",
+		Long: `Run the whole platform in one process: an embedded Kafka-protocol broker
+persisted under --data, the topic catalogue applied to it, /metrics and /healthz on
+--http, and every component. Runs until Ctrl-C or SIGTERM (or for --for), then stops
+the components, the telemetry server and the broker, in that order. Running it again
+on the same --data resumes from the persisted state.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := g.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			return runDev(cmd.Context(), opts, devComponents, cmd.OutOrStdout(), logger)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.DataDir, "data", ".weir", "directory for all state; the broker's is under DIR/broker")
+	f.IntVar(&opts.BrokerPort, "broker-port", 9092, "loopback port of the embedded broker (0: any free port)")
+	f.StringVar(&opts.HTTPAddr, "http", telemetry.DefaultAddr, "listen address of /metrics and /healthz")
+	f.DurationVar(&opts.For, "for", 0, "stop after this long and exit 0 (0: run until Ctrl-C)")
+	f.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "bound on each shutdown stage")
+	return cmd
+}
+
+// runDev is `weir dev`: it starts the embedded broker, applies the topic catalogue,
+// starts telemetry and the components that build returns, prints what runs where to out,
+// and blocks until ctx is done (or opts.For elapsed) or a component fails. It then stops
+// the components, the telemetry server and the broker, in that order, each within
+// opts.ShutdownTimeout.
+func runDev(ctx context.Context, opts devOptions, build func(devEnv) ([]Component, error), out io.Writer, logger *slog.Logger) (err error) {
+	if err := opts.validate(); err != nil {
+		return err
+	}
+	brokerDir := filepath.Join(opts.DataDir, "broker")
+	broker, err := embedded.Start(embedded.Options{
+		DataDir: brokerDir,
+		Addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.BrokerPort)),
+		Logger:  logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.ShutdownTimeout)
+		defer cancel()
+		if cerr := broker.Close(cctx); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
+
+	// One client serves the catalogue and the broker's health check.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker.Addr()))
+	if err != nil {
+		return fmt.Errorf("broker client: %w", err)
+	}
+	defer cl.Close()
+	topics, err := applyCatalog(ctx, kadm.NewClient(cl), false)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	tel, err := telemetry.New(reg, telemetry.Options{Addr: opts.HTTPAddr, ShutdownTimeout: opts.ShutdownTimeout, Logger: logger})
+	if err != nil {
+		return err
+	}
+	if err := tel.AddCheck("broker", cl.Ping); err != nil {
+		return err
+	}
+	comps, err := build(devEnv{Brokers: []string{broker.Addr()}, DataDir: opts.DataDir, Registry: reg, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("build components: %w", err)
+	}
+	if err := checkNames(comps); err != nil {
+		return err
+	}
+	for _, c := range comps {
+		if ch, ok := c.(Checker); ok {
+			if err := tel.AddCheck(c.Name(), ch.Check); err != nil {
+				return err
+			}
+		}
+	}
+	httpAddr, err := tel.Listen()
+	if err != nil {
+		return err
+	}
+
+	printDev(out, opts, broker.Addr(), brokerDir, httpAddr, topics, comps)
+	runCtx := ctx
+	if opts.For > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, opts.For)
+		defer cancel()
+	}
+	logger.Info("weir dev running", "broker", broker.Addr(), "data", opts.DataDir, "components", len(comps))
+	err = runStages(runCtx, opts.ShutdownTimeout, logger,
+		[]task{{name: "telemetry", run: tel.Run}},
+		componentTasks(comps),
+	)
+	if err == nil {
+		fmt.Fprintf(out, "weir dev stopped; state kept in %s (run again to resume)\n", opts.DataDir)
+	}
+	return err
+}
+
+// printDev prints what runs where.
+func printDev(out io.Writer, opts devOptions, brokerAddr, brokerDir string, httpAddr net.Addr, topics catalogResult, comps []Component) {
+	base := "http://" + displayAddr(httpAddr)
+	p := func(label, format string, args ...any) {
+		fmt.Fprintf(out, "  %-11s %s\n", label, fmt.Sprintf(format, args...))
+	}
+	fmt.Fprintln(out, "weir dev: the whole platform in one process")
+	p("broker", "%s (Kafka protocol, state in %s)", brokerAddr, brokerDir)
+	p("data dir", "%s", absOrSame(opts.DataDir))
+	p("metrics", "%s/metrics", base)
+	p("health", "%s/healthz", base)
+	if len(topics.changes) == 0 {
+		p("topics", "%d in the catalogue, no changes", topics.total)
+	} else {
+		p("topics", "%d in the catalogue, %d changes:", topics.total, len(topics.changes))
+		for _, c := range topics.changes {
+			fmt.Fprintf(out, "  %-11s   %s\n", "", c)
+		}
+	}
+	if len(comps) == 0 {
+		p("components", "none yet")
+	}
+	for _, c := range comps {
+		desc := ""
+		if d, ok := c.(Describer); ok {
+			desc = ": " + d.Describe()
+		}
+		p("component", "%s%s", c.Name(), desc)
+	}
+	if opts.For > 0 {
+		fmt.Fprintf(out, "running for %s (Ctrl-C stops earlier)\n", opts.For)
+	} else {
+		fmt.Fprintln(out, "running until Ctrl-C or SIGTERM")
+	}
+}
+
+// displayAddr returns addr as a host:port a browser can open: an unspecified host
+// (listening on all interfaces) is shown as 127.0.0.1.
+func displayAddr(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// absOrSame returns the absolute form of path, or path when that fails.
+func absOrSame(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
+}
