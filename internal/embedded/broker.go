@@ -67,12 +67,17 @@ func (o *Options) setDefaults() {
 // by a real Kafka or another `weir dev`.
 var ErrAddrInUse = errors.New("address already in use")
 
+// ErrDataDirLocked is wrapped by [Start]'s error when another broker (another `weir
+// dev`) is using the data directory.
+var ErrDataDirLocked = errors.New("data dir is in use by another broker")
+
 // Broker is a running single-node embedded Kafka broker. Its methods are safe for
 // concurrent use.
 type Broker struct {
 	cluster *kfake.Cluster
 	addr    string
 	dataDir string
+	unlock  func() error // releases the data dir lock
 	// closeOnce starts the one goroutine that closes the cluster; closed is closed when
 	// it has flushed and stopped. Close callers wait on closed.
 	closeOnce sync.Once
@@ -80,7 +85,8 @@ type Broker struct {
 }
 
 // Start starts a broker listening on opts.Addr, reloading any state persisted under
-// opts.DataDir. It returns once the broker accepts connections. The caller must Close it.
+// opts.DataDir, which it locks against other brokers ([ErrDataDirLocked]) until Close.
+// It returns once the broker accepts connections. The caller must Close it.
 func Start(opts Options) (*Broker, error) {
 	opts.setDefaults()
 	if opts.DataDir == "" {
@@ -88,6 +94,10 @@ func Start(opts Options) (*Broker, error) {
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("embedded: broker: data dir: %w", err)
+	}
+	unlock, err := lockDir(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: broker: %w", err)
 	}
 	kopts := []kfake.Opt{
 		kfake.NumBrokers(1),
@@ -105,13 +115,14 @@ func Start(opts Options) (*Broker, error) {
 	}
 	c, err := kfake.NewCluster(kopts...)
 	if err != nil {
+		_ = unlock()
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("embedded: broker: listen %s: %w (another Kafka running? pick a free port, or 0 for any)", opts.Addr, ErrAddrInUse)
 		}
 		return nil, fmt.Errorf("embedded: broker: %w", err)
 	}
 	addrs := c.ListenAddrs()
-	return &Broker{cluster: c, addr: addrs[0], dataDir: opts.DataDir, closed: make(chan struct{})}, nil
+	return &Broker{cluster: c, addr: addrs[0], dataDir: opts.DataDir, unlock: unlock, closed: make(chan struct{})}, nil
 }
 
 // Addr returns the host:port the broker listens on (the bound port when Options.Addr
@@ -129,6 +140,7 @@ func (b *Broker) Close(ctx context.Context) error {
 	b.closeOnce.Do(func() {
 		go func() {
 			b.cluster.Close()
+			_ = b.unlock()
 			close(b.closed)
 		}()
 	})

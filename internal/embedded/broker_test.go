@@ -162,6 +162,18 @@ func TestStartErrors(t *testing.T) {
 	}
 }
 
+func TestDataDirLocked(t *testing.T) {
+	dir := t.TempDir()
+	b := start(t, dir)
+	_, err := Start(Options{DataDir: dir, Addr: "127.0.0.1:0"})
+	if !errors.Is(err, ErrDataDirLocked) {
+		t.Fatalf("second Start on the same dir = %v, want ErrDataDirLocked", err)
+	}
+	t.Log(err)
+	closeBroker(t, b)
+	start(t, dir) // released by Close
+}
+
 func TestCloseTwice(t *testing.T) {
 	b := start(t, t.TempDir())
 	closeBroker(t, b)
