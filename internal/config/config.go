@@ -92,6 +92,10 @@ type Ethereum struct {
 	// Default "http://127.0.0.1:8545". YAML ethereum.rpc_url, env WEIR_ETH_RPC_URL,
 	// flag --eth-rpc-url.
 	RPCURL string `yaml:"rpc_url"`
+	// WSURL is the WebSocket JSON-RPC endpoint (ws or wss) for subscriptions (new
+	// heads, logs); empty means none, and readers poll RPCURL instead. Default "".
+	// YAML ethereum.ws_url, env WEIR_ETH_WS_URL, flag --eth-ws-url.
+	WSURL string `yaml:"ws_url"`
 }
 
 // HTTP configures the metrics (/metrics) and health (/healthz) endpoint.
@@ -180,9 +184,14 @@ func (r Redis) Validate() error {
 	return wrapKey("redis.addr", r.Addr, checkHostPort(r.Addr, false))
 }
 
-// Validate checks that RPCURL is an http, https, ws or wss URL with a host.
+// Validate checks that RPCURL is an http, https, ws or wss URL with a host, and WSURL,
+// when set, a ws or wss one.
 func (e Ethereum) Validate() error {
-	return wrapKey("ethereum.rpc_url", e.RPCURL, checkURL(e.RPCURL, "http", "https", "ws", "wss"))
+	err := wrapKey("ethereum.rpc_url", e.RPCURL, checkURL(e.RPCURL, "http", "https", "ws", "wss"))
+	if e.WSURL != "" {
+		err = errors.Join(err, wrapKey("ethereum.ws_url", e.WSURL, checkURL(e.WSURL, "ws", "wss")))
+	}
+	return err
 }
 
 // Validate checks that Addr is a listen address: [host]:port, port 0 allowed.
@@ -241,13 +250,15 @@ func checkURL(s string, schemes ...string) error {
 	return nil
 }
 
-// Environment variables read by [Load]; an empty value counts as unset.
+// Environment variables read by [Load]; an empty value counts as unset. The first six
+// are what deploy/local/stack.env exports.
 const (
 	EnvKafkaBrokers    = "WEIR_KAFKA_BROKERS"
 	EnvClickHouseAddr  = "WEIR_CLICKHOUSE_ADDR"
 	EnvElasticURL      = "WEIR_ELASTICSEARCH_URL"
 	EnvRedisAddr       = "WEIR_REDIS_ADDR"
 	EnvEthRPCURL       = "WEIR_ETH_RPC_URL"
+	EnvEthWSURL        = "WEIR_ETH_WS_URL"
 	EnvHTTPAddr        = "WEIR_HTTP_ADDR"
 	EnvStateDir        = "WEIR_STATE_DIR"
 	EnvShutdownTimeout = "WEIR_SHUTDOWN_TIMEOUT"
@@ -260,6 +271,7 @@ const (
 	FlagElasticURL      = "elasticsearch-url"
 	FlagRedisAddr       = "redis-addr"
 	FlagEthRPCURL       = "eth-rpc-url"
+	FlagEthWSURL        = "eth-ws-url"
 	FlagHTTPAddr        = "http"
 	FlagStateDir        = "state-dir"
 	FlagShutdownTimeout = "shutdown-timeout"
@@ -279,6 +291,7 @@ var flagSpecs = []flagSpec{
 	{name: FlagElasticURL, usage: "Elasticsearch base URL (env " + EnvElasticURL + "; default " + DefaultElasticURL + ")"},
 	{name: FlagRedisAddr, usage: "Redis host:port (env " + EnvRedisAddr + "; default " + DefaultRedisAddr + ")"},
 	{name: FlagEthRPCURL, usage: "Ethereum JSON-RPC URL (env " + EnvEthRPCURL + "; default " + DefaultEthRPCURL + ")"},
+	{name: FlagEthWSURL, usage: "Ethereum WebSocket JSON-RPC URL for subscriptions (env " + EnvEthWSURL + "; default none)"},
 	{name: FlagHTTPAddr, usage: "listen address of /metrics and /healthz (env " + EnvHTTPAddr + "; default " + DefaultHTTPAddr + ")"},
 	{name: FlagStateDir, usage: "directory for local component state (env " + EnvStateDir + "; default " + DefaultStateDir + ")"},
 	{name: FlagShutdownTimeout, usage: "bound on each graceful shutdown stage (env " + EnvShutdownTimeout + "; default " + DefaultShutdownTimeout.String() + ")", duration: true},
@@ -376,6 +389,9 @@ func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
 	if v, ok := get(EnvEthRPCURL); ok {
 		cfg.Ethereum.RPCURL = v
 	}
+	if v, ok := get(EnvEthWSURL); ok {
+		cfg.Ethereum.WSURL = v
+	}
 	if v, ok := get(EnvHTTPAddr); ok {
 		cfg.HTTP.Addr = v
 	}
@@ -435,6 +451,7 @@ func applyFlags(cfg *Config, fs *pflag.FlagSet) error {
 		str(FlagElasticURL, &cfg.Elasticsearch.URL),
 		str(FlagRedisAddr, &cfg.Redis.Addr),
 		str(FlagEthRPCURL, &cfg.Ethereum.RPCURL),
+		str(FlagEthWSURL, &cfg.Ethereum.WSURL),
 		str(FlagHTTPAddr, &cfg.HTTP.Addr),
 		str(FlagStateDir, &cfg.StateDir),
 	)

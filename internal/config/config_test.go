@@ -47,6 +47,7 @@ func TestLoadPrecedence(t *testing.T) {
 				EnvElasticURL:      "http://es:9200",
 				EnvRedisAddr:       "redis:6379",
 				EnvEthRPCURL:       "ws://geth:8546",
+				EnvEthWSURL:        "wss://geth:8546",
 				EnvHTTPAddr:        "127.0.0.1:0",
 				EnvStateDir:        "/state",
 				EnvShutdownTimeout: "3s",
@@ -57,6 +58,7 @@ func TestLoadPrecedence(t *testing.T) {
 				c.Elasticsearch.URL = "http://es:9200"
 				c.Redis.Addr = "redis:6379"
 				c.Ethereum.RPCURL = "ws://geth:8546"
+				c.Ethereum.WSURL = "wss://geth:8546"
 				c.HTTP.Addr = "127.0.0.1:0"
 				c.StateDir = "/state"
 				c.ShutdownTimeout = 3 * time.Second
@@ -81,8 +83,9 @@ func TestLoadPrecedence(t *testing.T) {
 			name:  "flags override file and env",
 			env:   map[string]string{EnvKafkaBrokers: "env:9092", EnvHTTPAddr: "env:1"},
 			file:  "kafka:\n  brokers: [file:9092]\nhttp:\n  addr: file:2\nredis:\n  addr: file-redis:6379\n",
-			flags: []string{"--brokers=flag1:9092,flag2:9092", "--http", "127.0.0.1:9999", "--shutdown-timeout=1m"},
+			flags: []string{"--brokers=flag1:9092,flag2:9092", "--http", "127.0.0.1:9999", "--shutdown-timeout=1m", "--eth-ws-url", "ws://flag:8546"},
 			want: func(c *Config) {
+				c.Ethereum.WSURL = "ws://flag:8546"
 				c.Kafka.Brokers = []string{"flag1:9092", "flag2:9092"}
 				c.HTTP.Addr = "127.0.0.1:9999"
 				c.Redis.Addr = "file-redis:6379"
@@ -176,6 +179,8 @@ func TestValidate(t *testing.T) {
 		{name: "elasticsearch scheme", mod: func(c *Config) { c.Elasticsearch.URL = "es:9200" }, want: []string{"elasticsearch.url", "scheme must be one of http, https"}},
 		{name: "elasticsearch no host", mod: func(c *Config) { c.Elasticsearch.URL = "http://" }, want: []string{"elasticsearch.url", "missing host"}},
 		{name: "redis empty", mod: func(c *Config) { c.Redis.Addr = "" }, want: []string{"redis.addr", "must not be empty"}},
+		{name: "ws url set", mod: func(c *Config) { c.Ethereum.WSURL = "ws://127.0.0.1:8546" }},
+		{name: "ws url scheme", mod: func(c *Config) { c.Ethereum.WSURL = "http://127.0.0.1:8546" }, want: []string{"ethereum.ws_url", "scheme must be one of ws, wss"}},
 		{name: "rpc scheme", mod: func(c *Config) { c.Ethereum.RPCURL = "ftp://x" }, want: []string{"ethereum.rpc_url"}},
 		{name: "http port out of range", mod: func(c *Config) { c.HTTP.Addr = ":70000" }, want: []string{"http.addr", "bad port"}},
 		{name: "state dir empty", mod: func(c *Config) { c.StateDir = " " }, want: []string{"state_dir"}},
