@@ -94,8 +94,8 @@ start_bg() {
 	die "$name did not start (no pid file); see $RUN/logs/$name.log"
 }
 
-# wait_healthy NAME SECONDS CHECK LOG...: poll CHECK (a function) once a second until it
-# succeeds. Fails with the log tails when the deadline passes or the process exits.
+# wait_healthy NAME SECONDS CHECK LOG...: poll CHECK (a function that gives up on its own
+# within seconds) once a second until it succeeds. Fails with the log tails when the deadline passes or the process exits.
 wait_healthy() {
 	local name=$1 timeout=$2 check=$3
 	shift 3
@@ -172,8 +172,10 @@ install_packages() {
 	fi
 	local rc=0
 	{
-		DEBIAN_FRONTEND=noninteractive apt-get update -q &&
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${pkgs[@]}"
+		# Wait for a concurrent apt/dpkg instead of failing on its lock.
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -q &&
+			DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
+				--no-install-recommends "${pkgs[@]}"
 	} >"$RUN/logs/apt.log" 2>&1 || rc=$?
 	[[ -n $own_policy ]] && rm -f "$policy"
 	if ((rc != 0)); then
@@ -315,7 +317,7 @@ kafka_up() {
 # path), run as root; ports and log files are set on the command line.
 
 clickhouse_healthy() {
-	[[ $(clickhouse-client --host "$HOST" --port "$CLICKHOUSE_NATIVE_PORT" --query 'SELECT 1') == 1 ]] &&
+	[[ $(timeout 5 clickhouse-client --host "$HOST" --port "$CLICKHOUSE_NATIVE_PORT" --query 'SELECT 1') == 1 ]] &&
 		[[ $(curl -fsS --max-time 3 "http://$HOST:$CLICKHOUSE_HTTP_PORT/?query=SELECT%201") == 1 ]]
 }
 
@@ -338,7 +340,7 @@ clickhouse_up() {
 # ---------------------------------------------------------------------------------------
 # Redis: the Debian binary with its settings on the command line (no config file).
 
-redis_healthy() { [[ $(redis-cli -h "$HOST" -p "$REDIS_PORT" ping) == PONG ]]; }
+redis_healthy() { [[ $(timeout 3 redis-cli -h "$HOST" -p "$REDIS_PORT" ping) == PONG ]]; }
 
 redis_start() {
 	start_bg redis "$RUN/redis" redis-server --bind "$HOST" --port "$REDIS_PORT" \
@@ -523,7 +525,7 @@ EOF
 
 summary() {
 	local ch es
-	ch=$(clickhouse-client --host "$HOST" --port "$CLICKHOUSE_NATIVE_PORT" --query 'SELECT version()' 2>/dev/null || echo '?')
+	ch=$(timeout 5 clickhouse-client --host "$HOST" --port "$CLICKHOUSE_NATIVE_PORT" --query 'SELECT version()' 2>/dev/null || echo '?')
 	# (GET / is served by a module that the integ-test-zip does not ship.)
 	es=$(curl -fsS --max-time 3 "http://$HOST:$ES_HTTP_PORT/_cat/nodes?h=version" || true)
 	cat <<EOF
