@@ -62,13 +62,15 @@ die() {
 	exit 1
 }
 
-# tail_logs FILE...: the end of each existing log, for an error report.
+# tail_logs FILE...: for an error report, the last 40 lines of each existing log, from
+# the latest "=== … starting" marker of start_bg on (older runs are not this failure).
 tail_logs() {
 	local f
 	for f in "$@"; do
 		[[ -s $f ]] || continue
 		printf -- '----- last lines of %s -----\n' "$f" >&2
-		tail -n 40 "$f" >&2
+		awk '/^=== .*: starting / { n = 0 } { line[n++] = $0 }
+			END { for (i = (n > 40 ? n - 40 : 0); i < n; i++) print line[i] }' "$f" >&2
 	done
 }
 
