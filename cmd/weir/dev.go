@@ -120,7 +120,7 @@ func runDev(ctx context.Context, opts devOptions, build func(devEnv) ([]Componen
 		return fmt.Errorf("broker client: %w", err)
 	}
 	defer cl.Close()
-	topics, err := applyCatalog(ctx, kadm.NewClient(cl), false)
+	topics, err := applyCatalog(ctx, kadm.NewClient(cl))
 	if err != nil {
 		return err
 	}
@@ -141,6 +141,9 @@ func runDev(ctx context.Context, opts devOptions, build func(devEnv) ([]Componen
 		return err
 	}
 	for _, c := range comps {
+		if c.Name() == "broker" { // its state dir and health check would be the broker's
+			return errors.New(`a component may not be named "broker" in weir dev`)
+		}
 		if ch, ok := c.(Checker); ok {
 			if err := tel.AddCheck(c.Name(), ch.Check); err != nil {
 				return err
@@ -185,9 +188,9 @@ func printDev(out io.Writer, opts devOptions, brokerAddr, brokerDir string, http
 		p("topics", "%d in the catalogue, no changes", topics.total)
 	} else {
 		p("topics", "%d in the catalogue, %d changes:", topics.total, len(topics.changes))
-		for _, c := range topics.changes {
-			fmt.Fprintf(out, "  %-11s   %s\n", "", c)
-		}
+	}
+	for _, c := range append(topics.changes, topics.notes...) {
+		fmt.Fprintf(out, "  %-11s   %s\n", "", c)
 	}
 	if len(comps) == 0 {
 		p("components", "none yet")

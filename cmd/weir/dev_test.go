@@ -179,7 +179,9 @@ func TestDevRunsAndResumes(t *testing.T) {
 	if got := field(t, l, "data dir"); got != dir {
 		t.Errorf("data dir line = %q, want %q", got, dir)
 	}
-	field(t, l, "topics")
+	if topics := field(t, l, "topics"); !strings.Contains(topics, "in the catalogue") || strings.Contains(topics, "no changes") {
+		t.Errorf("first run: topics line %q, want the catalogue created", topics)
+	}
 	field(t, l, "components")
 	l.waitFor(t, "running for 3s")
 	checkTelemetry(t, l)
@@ -204,9 +206,12 @@ func TestDevRunsAndResumes(t *testing.T) {
 		}
 	}
 
-	// Second run: the record is still there.
+	// Second run: the catalogue is already there, and so is the record.
 	l, errc = startWeir(t, t.Context(), args...)
 	broker = strings.Fields(field(t, l, "broker"))[0]
+	if topics := field(t, l, "topics"); !strings.HasSuffix(topics, "in the catalogue, no changes") {
+		t.Errorf("second run: topics line %q, want no changes", topics)
+	}
 	checkTelemetry(t, l)
 	cl, err = kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(resumeTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {

@@ -65,25 +65,27 @@ else the config file, else WEIR_KAFKA_BROKERS, else 127.0.0.1:9092.`,
 }
 
 // runTopicsApply applies the catalogue to the cluster at brokers and prints each change
-// to out, or "no changes".
+// and note to out, then a summary: "N changes (…)" or "no changes (…)".
 func runTopicsApply(ctx context.Context, brokers []string, out io.Writer) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	res, err := applyCatalog(ctx, kadm.NewClient(cl), false)
+	res, err := applyCatalog(ctx, kadm.NewClient(cl))
+	// Print what was done even when Apply failed half way.
+	for _, c := range res.changes {
+		fmt.Fprintln(out, c)
+	}
+	for _, n := range res.notes {
+		fmt.Fprintln(out, n)
+	}
 	if err != nil {
 		return err
 	}
 	if len(res.changes) == 0 {
 		_, err = fmt.Fprintf(out, "no changes (%d topics in the catalogue)\n", res.total)
 		return err
-	}
-	for _, c := range res.changes {
-		if _, err := fmt.Fprintln(out, c); err != nil {
-			return err
-		}
 	}
 	_, err = fmt.Fprintf(out, "%d changes (%d topics in the catalogue)\n", len(res.changes), res.total)
 	return err
