@@ -53,6 +53,9 @@ if $check; then
   if ! diff -r -q "$schemas/gen" "$tmp/out/gen" >"$tmp/summary" 2>&1; then
     echo "schemas/gen.sh: generated Go in schemas/gen is stale; run 'make gen' and commit:" >&2
     sed -e "s|$tmp/out/gen|<fresh>|g" -e "s|$schemas/gen|schemas/gen|g" "$tmp/summary" >&2
+    echo "first lines of the difference (committed -> fresh):" >&2
+    diff -r -u "$schemas/gen" "$tmp/out/gen" 2>&1 |
+      sed -e "s|$tmp/out/gen|<fresh>|g" -e "s|$schemas/gen|schemas/gen|g" | head -n 40 >&2 || true
     exit 1
   fi
   echo "schemas/gen.sh: schemas/gen is up to date"
