@@ -249,6 +249,29 @@ func alter(t *testing.T, adm *kadm.Client, topic, key, value string) {
 	if err != nil {
 		t.Fatalf("set %s=%s on %s: %v", key, value, topic, err)
 	}
+	// A real broker serves configs from its metadata image, which may trail the
+	// controller by a moment: wait until the drift is visible, so Apply sees it too.
+	ctx, cancel := context.WithTimeout(t.Context(), ConvergeTimeout)
+	defer cancel()
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+		if err == nil {
+			if rc, err := rcs.On(topic, nil); err == nil {
+				for _, c := range rc.Configs {
+					if c.Key == key && c.MaybeValue() == value {
+						return
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s=%s on %s never became visible: %v", key, value, topic, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 func indexOf(t *testing.T, topics []Topic, f func(Topic) bool) int {
