@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh — helpers shared by up.sh and down.sh; sourced, not run. Expects RUN (the
 # deploy/local/.run folder) to be set.
 

@@ -22,7 +22,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 RUN=$HERE/.run
-# shellcheck source=deploy/local/lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$HERE/lib.sh"
 CACHE=${WEIR_CACHE:-$HOME/.cache/weir}
 STACK_ENV=$HERE/stack.env
@@ -85,6 +85,7 @@ start_bg() {
 	printf '\n=== %s: starting %s\n' "$(date -u +%FT%TZ)" "$name" >>"$RUN/logs/$name.log"
 	(
 		cd "$dir"
+		# shellcheck disable=SC2016 # expanded by the inner shell
 		exec setsid bash -c 'echo $$ >"$0"; exec "$@"' "$RUN/pids/$name.pid" "$@" \
 			</dev/null >>"$RUN/logs/$name.log" 2>&1
 	) &
@@ -229,9 +230,8 @@ kafka_prepare() {
 }
 
 kafka_version() {
-	local jar
-	jar=$(cd "$KAFKA_LIBS" && ls kafka_2.13-*.jar 2>/dev/null | head -n1)
-	jar=${jar#kafka_2.13-}
+	local jars=("$KAFKA_LIBS"/kafka_2.13-*.jar) jar
+	jar=${jars[0]##*/kafka_2.13-}
 	echo "${jar%.jar}"
 }
 
@@ -364,7 +364,8 @@ es_prepare() {
 	local dest
 	dest=$CACHE/elasticsearch/$(pom_key "$HERE/elasticsearch/pom.xml")
 	maven_copy "$HERE/elasticsearch/pom.xml" "$dest" "the Elasticsearch zip (about 110 MB)"
-	ES_ZIP=$(ls "$dest"/elasticsearch-*.zip 2>/dev/null | head -n1)
+	local zips=("$dest"/elasticsearch-*.zip)
+	ES_ZIP=${zips[0]}
 	[[ -f $ES_ZIP ]] || die "no Elasticsearch zip in $dest"
 }
 
@@ -451,6 +452,7 @@ geth_build_start() {
 	log "geth: building $GETH_VERSION in the background (about 4 minutes on 2 cores)"
 	mkdir -p "$CACHE/bin"
 	# Its own session, so that a failed up.sh can stop the whole build (go and compilers).
+	# shellcheck disable=SC2016 # expanded by the inner shell
 	GOBIN=$CACHE/bin GOCACHE=$CACHE/go-build-geth setsid bash -c \
 		'go install "github.com/ethereum/go-ethereum/cmd/geth@$0" && rm -rf "$GOCACHE"' \
 		"$GETH_VERSION" </dev/null >"$RUN/logs/geth-build.log" 2>&1 &
@@ -489,10 +491,12 @@ geth_rpc() {
 
 geth_healthy() { geth_rpc eth_chainId | grep -q '"result":"0x'; }
 
+# geth logs warnings and errors only: at its default level it writes several lines for
+# every one-second block, about 100 MB a day. WEIR_GETH_VERBOSITY=3 (info) brings them back.
 geth_start() {
 	start_bg geth "$RUN/geth" "$GETH" --dev --dev.period 1 --datadir "$RUN/geth" \
 		--ipcdisable --nat none \
-		--log.file "$RUN/logs/geth-node.log" --log.rotate --log.maxsize 64 --log.maxbackups 2 \
+		--verbosity "${WEIR_GETH_VERBOSITY:-2}" \
 		--http --http.addr "$HOST" --http.port "$GETH_HTTP_PORT" \
 		--http.api eth,net,web3,debug,txpool \
 		--ws --ws.addr "$HOST" --ws.port "$GETH_WS_PORT" --ws.api eth,net,web3,debug \
@@ -505,8 +509,7 @@ geth_up() {
 		return 0
 	fi
 	geth_build_wait
-	ensure_service geth geth_healthy geth_start "$WAIT_GETH" \
-		"$RUN/logs/geth.log" "$RUN/logs/geth-node.log"
+	ensure_service geth geth_healthy geth_start "$WAIT_GETH" "$RUN/logs/geth.log"
 }
 
 # ---------------------------------------------------------------------------------------
