@@ -98,7 +98,8 @@ start_bg() {
 }
 
 # wait_healthy NAME SECONDS CHECK LOG...: poll CHECK (a function that gives up on its own
-# within seconds) once a second until it succeeds. Fails with the log tails when the deadline passes or the process exits.
+# within seconds) once a second until it succeeds. Fails with the log tails when the
+# deadline passes or the process exits.
 wait_healthy() {
 	local name=$1 timeout=$2 check=$3
 	shift 3
