@@ -1,0 +1,123 @@
+package stream
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Option configures a Runtime.
+type Option func(*options)
+
+type options struct {
+	instanceID        string
+	stateDir          string
+	commitInterval    time.Duration
+	maxPollRecords    int
+	maxBuffered       int
+	parallelism       int
+	sessionTimeout    time.Duration
+	rebalanceTimeout  time.Duration
+	txnTimeout        time.Duration
+	changelogReplicas int16
+	registerer        prometheus.Registerer
+	logger            *slog.Logger
+	kafkaOpts         []kgo.Opt
+}
+
+func defaultOptions(app string) options {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "local"
+	}
+	return options{
+		instanceID:        host,
+		stateDir:          filepath.Join(".weir", "state", app),
+		commitInterval:    100 * time.Millisecond,
+		maxPollRecords:    5000,
+		maxBuffered:       20000,
+		parallelism:       runtime.GOMAXPROCS(0),
+		sessionTimeout:    10 * time.Second,
+		rebalanceTimeout:  30 * time.Second,
+		txnTimeout:        30 * time.Second,
+		changelogReplicas: -1,
+		logger:            slog.New(slog.DiscardHandler),
+	}
+}
+
+// WithInstanceID names this member of the processor's group. The transactional id is
+// App + "-" + id, so a restarted instance with the same id fences its predecessor and
+// aborts the transaction it left open. Two live instances must have different ids.
+// Default: the host name.
+func WithInstanceID(id string) Option { return func(o *options) { o.instanceID = id } }
+
+// WithStateDir sets the directory of the instance's Pebble database. It is locked while
+// the Runtime runs, so two instances need two directories. Default: ./.weir/state/<app>.
+func WithStateDir(dir string) Option { return func(o *options) { o.stateDir = dir } }
+
+// WithCommitInterval sets how long a transaction collects records before it commits.
+// Shorter lowers end-to-end latency and raises per-record cost. Default: 100ms.
+func WithCommitInterval(d time.Duration) Option { return func(o *options) { o.commitInterval = d } }
+
+// WithMaxPollRecords bounds the records taken from the consumer per poll. Default: 5000.
+func WithMaxPollRecords(n int) Option { return func(o *options) { o.maxPollRecords = n } }
+
+// WithMaxBufferedRecords bounds the records the producer holds unacknowledged; when it
+// is full, processing blocks until the broker catches up. Default: 20000.
+func WithMaxBufferedRecords(n int) Option { return func(o *options) { o.maxBuffered = n } }
+
+// WithParallelism bounds how many tasks process a poll's records at once.
+// Default: GOMAXPROCS.
+func WithParallelism(n int) Option { return func(o *options) { o.parallelism = n } }
+
+// WithGroupTimeouts sets the consumer group's session and rebalance timeouts.
+// Defaults: 10s and 30s.
+func WithGroupTimeouts(session, rebalance time.Duration) Option {
+	return func(o *options) { o.sessionTimeout, o.rebalanceTimeout = session, rebalance }
+}
+
+// WithTransactionTimeout sets how long the broker lets a transaction stay open before it
+// aborts it (the bound on how long a crashed instance's open transaction blocks
+// read_committed readers). Default: 30s.
+func WithTransactionTimeout(d time.Duration) Option { return func(o *options) { o.txnTimeout = d } }
+
+// WithChangelogReplicas sets the replication factor of changelog and DLQ topics the
+// Runtime creates. Default: -1, the broker's default.
+func WithChangelogReplicas(n int16) Option { return func(o *options) { o.changelogReplicas = n } }
+
+// WithRegisterer registers the Runtime's metrics with r. Default: none are registered.
+func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.registerer = r } }
+
+// WithLogger sets the Runtime's logger. Default: discard.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithKafkaOpts appends franz-go options to every client the Runtime creates (TLS, SASL,
+// a dialer). Options that the Runtime sets itself (group, transactional id, isolation
+// level, partitioner) must not be passed.
+func WithKafkaOpts(opts ...kgo.Opt) Option {
+	return func(o *options) { o.kafkaOpts = append(o.kafkaOpts, opts...) }
+}
+
+func (o options) validate() error {
+	switch {
+	case o.instanceID == "":
+		return fmt.Errorf("empty instance id")
+	case o.stateDir == "":
+		return fmt.Errorf("empty state dir")
+	case o.commitInterval <= 0:
+		return fmt.Errorf("commit interval %v: must be positive", o.commitInterval)
+	case o.maxPollRecords <= 0:
+		return fmt.Errorf("max poll records %d: must be positive", o.maxPollRecords)
+	case o.maxBuffered <= 0:
+		return fmt.Errorf("max buffered records %d: must be positive", o.maxBuffered)
+	case o.parallelism <= 0:
+		return fmt.Errorf("parallelism %d: must be positive", o.parallelism)
+	}
+	return nil
+}

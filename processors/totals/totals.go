@@ -1,0 +1,267 @@
+// Package totals is the reference stateful processor: per-account debit and credit
+// totals of ledger postings in event-time windows (1-minute tumbling by default).
+//
+// It reads ledger.postings (key: account id; value weir.ledger.v1.Posting), adds each
+// posted posting's amount to the window of its event time, keyed by account, asset and
+// window start, and when the task's watermark passes the window's end plus grace emits
+// one weir.ledger.v1.AccountWindowTotal to ledger.account-totals.1m (key: account id)
+// and forgets the window. Totals are exact integer sums of base units (math/big).
+//
+// What it does not count: pending and voided postings (only POSTED moves a balance).
+// What goes to the DLQ: undecodable postings, invalid amounts, a decimals mismatch within
+// one account and asset, and late postings (whose every window has closed).
+package totals
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
+	ledgerv1 "github.com/weirhq/weir/schemas/gen/weir/ledger/v1"
+	"github.com/weirhq/weir/processors/stream"
+	"github.com/weirhq/weir/processors/window"
+)
+
+// Defaults of Config.
+const (
+	DefaultApp         = "totals"
+	DefaultInput       = "ledger.postings"
+	DefaultOutput      = "ledger.account-totals.1m"
+	DefaultWindow      = time.Minute
+	DefaultGrace       = 5 * time.Second
+	windowsStore       = "windows"
+	source             = "processors/totals"
+	maxAccountIDLength = 256
+)
+
+// ErrLate marks a posting whose windows had all closed when it arrived.
+var ErrLate = errors.New("late posting: its window has closed")
+
+// Config configures the processor. The zero value takes every default.
+type Config struct {
+	// App is the consumer group and changelog prefix. Default: "totals".
+	App string
+	// Input is the postings topic. Default: "ledger.postings".
+	Input string
+	// Output is the totals topic. Default: "ledger.account-totals.1m".
+	Output string
+	// Window is the windowing. Default: 1-minute tumbling windows with 5s grace.
+	Window *window.Spec
+}
+
+func (c Config) withDefaults() Config {
+	if c.App == "" {
+		c.App = DefaultApp
+	}
+	if c.Input == "" {
+		c.Input = DefaultInput
+	}
+	if c.Output == "" {
+		c.Output = DefaultOutput
+	}
+	if c.Window == nil {
+		w := window.Tumbling(DefaultWindow).WithGrace(DefaultGrace)
+		c.Window = &w
+	}
+	return c
+}
+
+// Topology returns the processor's declaration for the stream runtime.
+func Topology(cfg Config) (stream.Topology, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Window.Validate(); err != nil {
+		return stream.Topology{}, err
+	}
+	return stream.Topology{
+		App:     cfg.App,
+		Inputs:  []string{cfg.Input},
+		Outputs: []string{cfg.Output},
+		Stores:  []string{windowsStore},
+		Handler: &handler{output: cfg.Output, spec: *cfg.Window},
+	}, nil
+}
+
+type handler struct {
+	output string
+	spec   window.Spec
+}
+
+// Process adds a posting to its open windows.
+func (h *handler) Process(ctx *stream.Context, rec *kgo.Record) error {
+	var p ledgerv1.Posting
+	if err := proto.Unmarshal(rec.Value, &p); err != nil {
+		return fmt.Errorf("decode posting: %w", err)
+	}
+	amount, err := validate(&p)
+	if err != nil {
+		return err
+	}
+	at := p.GetMeta().GetEventTime().AsTime()
+	ctx.SetTime(at)
+	if p.GetStatus() != ledgerv1.PostingStatus_POSTING_STATUS_POSTED {
+		return nil
+	}
+	store, err := ctx.Store(windowsStore)
+	if err != nil {
+		return err
+	}
+	watermark := ctx.Watermark()
+	added := 0
+	for _, w := range h.spec.Assign(at) {
+		if !watermark.IsZero() && h.spec.Closed(w, watermark) {
+			continue
+		}
+		key := stateKey(p.GetAccountId(), p.GetAmount().GetAsset(), w.Start)
+		acc, err := load(store, key)
+		if err != nil {
+			return err
+		}
+		if acc == nil {
+			acc = &ledgerv1.AccountWindowTotal{
+				AccountId:   p.GetAccountId(),
+				Asset:       p.GetAmount().GetAsset(),
+				Decimals:    p.GetAmount().GetDecimals(),
+				WindowStart: timestamppb.New(w.Start),
+				WindowEnd:   timestamppb.New(w.End),
+				DebitTotal:  "0",
+				CreditTotal: "0",
+			}
+			if err := ctx.Schedule(h.spec.Closes(w), key); err != nil {
+				return err
+			}
+		} else if acc.GetDecimals() != p.GetAmount().GetDecimals() {
+			return fmt.Errorf("asset %s: posting has %d decimals, earlier postings %d",
+				p.GetAmount().GetAsset(), p.GetAmount().GetDecimals(), acc.GetDecimals())
+		}
+		if err := add(acc, p.GetDirection(), amount); err != nil {
+			return err
+		}
+		acc.Postings++
+		b, err := proto.Marshal(acc)
+		if err != nil {
+			return fmt.Errorf("encode window: %w", err)
+		}
+		if err := store.Put(key, b); err != nil {
+			return err
+		}
+		added++
+	}
+	if added == 0 {
+		return fmt.Errorf("%w (event time %s, watermark %s)", ErrLate, at.Format(time.RFC3339Nano),
+			watermark.Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+// OnTimer emits a closed window's totals and forgets it.
+func (h *handler) OnTimer(ctx *stream.Context, _ time.Time, key []byte) error {
+	store, err := ctx.Store(windowsStore)
+	if err != nil {
+		return err
+	}
+	acc, err := load(store, key)
+	if err != nil || acc == nil {
+		return err
+	}
+	acc.Meta = &commonv1.Meta{
+		EventId:   eventID(key),
+		EventTime: acc.GetWindowEnd(),
+		Source:    source,
+		TraceId:   eventID(key),
+	}
+	b, err := proto.Marshal(acc)
+	if err != nil {
+		return fmt.Errorf("encode total: %w", err)
+	}
+	if err := ctx.Emit(h.output, []byte(acc.GetAccountId()), b); err != nil {
+		return err
+	}
+	return store.Delete(key)
+}
+
+func validate(p *ledgerv1.Posting) (*big.Int, error) {
+	switch {
+	case p.GetMeta().GetEventTime() == nil:
+		return nil, errors.New("posting has no event time")
+	case p.GetAccountId() == "" || len(p.GetAccountId()) > maxAccountIDLength:
+		return nil, fmt.Errorf("account id: want 1-%d bytes, got %d", maxAccountIDLength, len(p.GetAccountId()))
+	case bytes.IndexByte([]byte(p.GetAccountId()), 0) >= 0:
+		return nil, errors.New("account id contains a NUL byte")
+	case p.GetAmount().GetAsset() == "":
+		return nil, errors.New("amount has no asset")
+	case p.GetDirection() != ledgerv1.Direction_DIRECTION_DEBIT && p.GetDirection() != ledgerv1.Direction_DIRECTION_CREDIT:
+		return nil, fmt.Errorf("direction %v: want DEBIT or CREDIT", p.GetDirection())
+	}
+	if err := p.GetMeta().GetEventTime().CheckValid(); err != nil {
+		return nil, fmt.Errorf("event time: %w", err)
+	}
+	return parseAmount(p.GetAmount().GetValue())
+}
+
+// maxAmountDigits is the length of the largest uint256.
+const maxAmountDigits = 78
+
+func parseAmount(s string) (*big.Int, error) {
+	if s == "" || len(s) > maxAmountDigits {
+		return nil, fmt.Errorf("amount %q: want 1-%d decimal digits", s, maxAmountDigits)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return nil, fmt.Errorf("amount %q: want base units as decimal digits only", s)
+		}
+	}
+	v, _ := new(big.Int).SetString(s, 10)
+	return v, nil
+}
+
+func add(acc *ledgerv1.AccountWindowTotal, dir ledgerv1.Direction, amount *big.Int) error {
+	field := &acc.CreditTotal
+	if dir == ledgerv1.Direction_DIRECTION_DEBIT {
+		field = &acc.DebitTotal
+	}
+	cur, ok := new(big.Int).SetString(*field, 10)
+	if !ok {
+		return fmt.Errorf("stored total %q is not a number", *field)
+	}
+	*field = cur.Add(cur, amount).String()
+	return nil
+}
+
+func load(store *stream.Store, key []byte) (*ledgerv1.AccountWindowTotal, error) {
+	b, ok, err := store.Get(key)
+	if err != nil || !ok {
+		return nil, err
+	}
+	acc := &ledgerv1.AccountWindowTotal{}
+	if err := proto.Unmarshal(b, acc); err != nil {
+		return nil, fmt.Errorf("decode stored window: %w", err)
+	}
+	return acc, nil
+}
+
+// stateKey is account 0x00 asset 0x00 windowStart(8, big endian unix nanos).
+func stateKey(account, asset string, start time.Time) []byte {
+	b := make([]byte, 0, len(account)+len(asset)+10)
+	b = append(b, account...)
+	b = append(b, 0)
+	b = append(b, asset...)
+	b = append(b, 0)
+	return binary.BigEndian.AppendUint64(b, uint64(start.UnixNano()))
+}
+
+// eventID is deterministic: the same window of the same account and asset always has the
+// same id, so a consumer can deduplicate across reprocessing.
+func eventID(key []byte) string {
+	sum := sha256.Sum256(append([]byte(source+"\x00"), key...))
+	return hex.EncodeToString(sum[:16])
+}
