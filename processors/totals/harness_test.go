@@ -181,7 +181,7 @@ var base = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
 func posting(id, account, asset string, decimals uint32, dir ledgerv1.Direction, value string, at time.Time) *ledgerv1.Posting {
 	return &ledgerv1.Posting{
-		Meta: &commonv1.Meta{EventId: id, EventTime: timestamppb.New(at), Source: "test", TraceId: id},
+		Meta:      &commonv1.Meta{EventId: id, EventTime: timestamppb.New(at), Source: "test", TraceId: id},
 		PostingId: id, JournalId: "j-" + id, AccountId: account, Direction: dir,
 		Amount: &commonv1.Amount{Value: value, Asset: asset, Decimals: decimals},
 		Status: ledgerv1.PostingStatus_POSTING_STATUS_POSTED,

@@ -26,10 +26,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
-	ledgerv1 "github.com/weirhq/weir/schemas/gen/weir/ledger/v1"
 	"github.com/weirhq/weir/processors/stream"
 	"github.com/weirhq/weir/processors/window"
+	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
+	ledgerv1 "github.com/weirhq/weir/schemas/gen/weir/ledger/v1"
 )
 
 // Defaults of Config.
