@@ -7,6 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weirhq/weir/internal/config"
+	"github.com/weirhq/weir/processors/stream"
+	"github.com/weirhq/weir/processors/totals"
 )
 
 // This file is the one place where components are wired into the binary: devComponents
@@ -34,13 +36,15 @@ func (e devEnv) StateDir(name string) string { return filepath.Join(e.DataDir, n
 // devComponents builds every component that `weir dev` runs, in start order. It must not
 // block or contact anything: components connect in Run.
 func devComponents(env devEnv) ([]Component, error) {
-	_ = env
-	comps := []Component{
-		// Components go here, e.g.:
-		//   reconcile.New(reconcile.Options{Brokers: env.Brokers, StateDir: env.StateDir("reconcile"),
-		//       Registry: env.Registry, Logger: env.Logger.With("component", "reconcile")}),
+	tot, err := totals.New(totals.Config{}, env.Brokers,
+		stream.WithStateDir(env.StateDir(totals.DefaultApp)),
+		stream.WithInstanceID("dev"),
+		stream.WithRegisterer(env.Registry),
+		stream.WithLogger(env.Logger.With("component", totals.DefaultApp)))
+	if err != nil {
+		return nil, err
 	}
-	return comps, nil
+	return []Component{tot}, nil
 }
 
 // clusterEnv is what `weir run` hands to the component it runs, besides the Config.
@@ -59,13 +63,12 @@ type componentFactory func() (Component, error)
 // factory, which builds it from cfg (the servers' addresses; its local state under
 // cfg.StateDir/NAME). Only the chosen component is built.
 func clusterComponents(cfg config.Config, env clusterEnv) map[string]componentFactory {
-	_, _ = cfg, env
 	return map[string]componentFactory{
-		// Components go here, e.g.:
-		//   "reconcile": func() (Component, error) {
-		//       return reconcile.New(reconcile.Options{Brokers: cfg.Kafka.Brokers,
-		//           StateDir: filepath.Join(cfg.StateDir, "reconcile"), Registry: env.Registry,
-		//           Logger: env.Logger.With("component", "reconcile")})
-		//   },
+		totals.DefaultApp: func() (Component, error) {
+			return totals.New(totals.Config{}, cfg.Kafka.Brokers,
+				stream.WithStateDir(filepath.Join(cfg.StateDir, totals.DefaultApp)),
+				stream.WithRegisterer(env.Registry),
+				stream.WithLogger(env.Logger.With("component", totals.DefaultApp)))
+		},
 	}
 }

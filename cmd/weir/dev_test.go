@@ -182,7 +182,9 @@ func TestDevRunsAndResumes(t *testing.T) {
 	if topics := field(t, l, "topics"); !strings.Contains(topics, "in the catalogue") || strings.Contains(topics, "no changes") {
 		t.Errorf("first run: topics line %q, want the catalogue created", topics)
 	}
-	field(t, l, "components")
+	if c := field(t, l, "component"); !strings.HasPrefix(c, "totals: reads ledger.postings, writes ledger.account-totals.1m") {
+		t.Errorf("component line = %q, want the totals processor", c)
+	}
 	l.waitFor(t, "running for 3s")
 	checkTelemetry(t, l)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.DefaultProduceTopic(resumeTopic))
