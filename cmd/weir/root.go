@@ -48,7 +48,7 @@ ClickHouse and Elasticsearch.
 		newRunCmd(g),
 		newTopicsCmd(g),
 		newVersionCmd(),
-		// newBenchCmd() goes here (cmd/weir/bench.go, the benchmark harness).
+		newBenchCmd(g),
 	)
 	return root
 }

@@ -118,6 +118,7 @@ func (t *task) load() error {
 // fires the timers the record's event time made due.
 func (t *task) process(rec *kgo.Record) {
 	t.m.recordsIn.WithLabelValues(rec.Topic).Inc()
+	t.ctx.origin = rec.Timestamp
 	at, err := t.eventTime(rec)
 	if err == nil {
 		t.ctx.reset(at)
@@ -188,6 +189,7 @@ func (t *task) commitRecord() {
 				Partition: t.partition,
 				Key:       []byte(k),
 				Value:     val,
+				Timestamp: t.ctx.origin,
 			}, func(off int64) { t.changelogWritten(store, off) })
 		}
 		clear(s.rec)
@@ -328,6 +330,7 @@ func (t *task) aborted() error {
 type Context struct {
 	t        *task
 	now      time.Time
+	origin   time.Time // Kafka timestamp of the input record that caused this call
 	emits    []*kgo.Record
 	timerOps []timerOp
 }

@@ -1,0 +1,482 @@
+// Package streambench measures the stream runtime on one broker, in one run:
+//
+//   - pass-through: a consumer-group member that copies every record of a topic to another
+//     topic (no state, no transactions, at-least-once offsets): the ceiling of what a
+//     consume→produce loop does on this broker and machine;
+//   - stateful EOS: the reference processor (processors/totals: per-account 1-minute
+//     window totals in Pebble, changelogged, exactly-once through Kafka transactions) on
+//     records of the same size.
+//
+// Both drain a topic preloaded with the same number of records; the rate is records
+// divided by the time from the first record consumed to the last offset committed. Then
+// a latency phase feeds the stateful processor at a fixed rate (below its throughput)
+// and measures, for every record, the time from its produce to the moment its state
+// change is visible to a read_committed reader of the store's changelog: the end-to-end
+// latency of an exactly-once update, commit included.
+package streambench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/weirhq/weir/processors/stream"
+	"github.com/weirhq/weir/processors/totals"
+	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
+	ledgerv1 "github.com/weirhq/weir/schemas/gen/weir/ledger/v1"
+)
+
+// Options configures a run. Zero fields take the defaults stated on each.
+type Options struct {
+	// Brokers are the seed brokers. Required.
+	Brokers []string
+	// Records is the number of records each throughput phase drains. Default 200000.
+	Records int
+	// RecordSize is the size in bytes of each record value. Default 200.
+	RecordSize int
+	// Partitions is the partition count of the benchmark topics. Default 6.
+	Partitions int32
+	// Accounts is the number of distinct keys. Default 10000.
+	Accounts int
+	// CommitInterval is the stateful processor's transaction commit interval.
+	// Default 100ms.
+	CommitInterval time.Duration
+	// LatencyRate is the records per second fed during the latency phase. Default 2000.
+	LatencyRate int
+	// LatencyDuration is how long the latency phase feeds records. Default 10s.
+	LatencyDuration time.Duration
+	// StateDir holds the stateful processor's Pebble database. Required.
+	StateDir string
+	// Progress receives one line per step. Default: discarded.
+	Progress io.Writer
+}
+
+func (o *Options) setDefaults() {
+	if o.Records <= 0 {
+		o.Records = 200000
+	}
+	if o.RecordSize <= 0 {
+		o.RecordSize = 200
+	}
+	if o.Partitions <= 0 {
+		o.Partitions = 6
+	}
+	if o.Accounts <= 0 {
+		o.Accounts = 10000
+	}
+	if o.CommitInterval <= 0 {
+		o.CommitInterval = 100 * time.Millisecond
+	}
+	if o.LatencyRate <= 0 {
+		o.LatencyRate = 2000
+	}
+	if o.LatencyDuration <= 0 {
+		o.LatencyDuration = 10 * time.Second
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+}
+
+// Result is what a run measured. Its JSON form is the benchmark's last output line.
+type Result struct {
+	PassthroughRPS float64 `json:"passthrough_rps"`
+	StatefulEOSRPS float64 `json:"stateful_eos_rps"`
+	Ratio          float64 `json:"ratio"`
+	P50Ms          float64 `json:"p50_ms"`
+	P99Ms          float64 `json:"p99_ms"`
+
+	Records          int           `json:"records"`
+	RecordSize       int           `json:"record_size"`
+	Partitions       int32         `json:"partitions"`
+	CommitIntervalMs float64       `json:"commit_interval_ms"`
+	LatencySamples   int           `json:"latency_samples"`
+	PassthroughTime  time.Duration `json:"-"`
+	StatefulTime     time.Duration `json:"-"`
+}
+
+// Run performs both phases and the latency phase on fresh topics, and deletes them
+// afterwards. It blocks for the whole run.
+func Run(ctx context.Context, o Options) (Result, error) {
+	o.setDefaults()
+	if len(o.Brokers) == 0 {
+		return Result{}, errors.New("streambench: no brokers")
+	}
+	if o.StateDir == "" {
+		return Result{}, errors.New("streambench: no state dir")
+	}
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	b := &bench{o: o, prefix: "bench-" + hex.EncodeToString(suffix) + "."}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.MaxBufferedRecords(100000))
+	if err != nil {
+		return Result{}, err
+	}
+	defer cl.Close()
+	b.cl, b.adm = cl, kadm.NewClient(cl)
+	defer b.cleanup()
+
+	res := Result{Records: o.Records, RecordSize: o.RecordSize, Partitions: o.Partitions,
+		CommitIntervalMs: float64(o.CommitInterval) / float64(time.Millisecond)}
+	for _, t := range []string{b.t("pass.in"), b.t("pass.out"), b.t("ledger.postings"), b.t("totals.out")} {
+		if err := b.create(ctx, t); err != nil {
+			return res, err
+		}
+	}
+
+	b.progress("preloading %d records of %d bytes into each input topic", o.Records, o.RecordSize)
+	if err := b.preload(ctx, b.t("pass.in")); err != nil {
+		return res, err
+	}
+	if err := b.preload(ctx, b.t("ledger.postings")); err != nil {
+		return res, err
+	}
+
+	b.progress("pass-through: consume → produce, no state, no transactions")
+	res.PassthroughTime, err = b.passthrough(ctx)
+	if err != nil {
+		return res, fmt.Errorf("pass-through: %w", err)
+	}
+	res.PassthroughRPS = float64(o.Records) / res.PassthroughTime.Seconds()
+	b.progress("pass-through: %d records in %v = %.0f records/s", o.Records, res.PassthroughTime.Round(time.Millisecond), res.PassthroughRPS)
+
+	b.progress("stateful exactly-once: the totals processor, commit interval %v", o.CommitInterval)
+	lat, statefulTime, err := b.stateful(ctx)
+	res.StatefulTime = statefulTime
+	if err != nil {
+		return res, fmt.Errorf("stateful: %w", err)
+	}
+	res.StatefulEOSRPS = float64(o.Records) / statefulTime.Seconds()
+	res.Ratio = res.StatefulEOSRPS / res.PassthroughRPS
+	res.LatencySamples = len(lat)
+	res.P50Ms, res.P99Ms = percentileMs(lat, 0.50), percentileMs(lat, 0.99)
+	return res, nil
+}
+
+type bench struct {
+	o      Options
+	prefix string
+	cl     *kgo.Client
+	adm    *kadm.Client
+}
+
+func (b *bench) t(name string) string { return b.prefix + name }
+
+func (b *bench) progress(format string, args ...any) {
+	fmt.Fprintf(b.o.Progress, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func (b *bench) create(ctx context.Context, topic string) error {
+	resp, err := b.adm.CreateTopic(ctx, b.o.Partitions, -1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", topic, err)
+	}
+	return nil
+}
+
+func (b *bench) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topics, err := b.adm.ListTopics(ctx)
+	if err != nil {
+		return
+	}
+	var mine []string
+	for name := range topics {
+		if len(name) > len(b.prefix) && name[:len(b.prefix)] == b.prefix {
+			mine = append(mine, name)
+		}
+	}
+	_, _ = b.adm.DeleteTopics(ctx, mine...)
+	_, _ = b.adm.DeleteGroups(ctx, b.t("pass"), b.t("totals"))
+}
+
+// baseTime is the event time of the first record; event times advance 1ms per record,
+// so windows close as the stream advances, as they would live.
+var baseTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// posting returns the i-th benchmark record: a ledger posting padded to the record size.
+func (b *bench) posting(topic string, i int, at time.Time) (*kgo.Record, error) {
+	account := "acct-" + strconv.Itoa(i%b.o.Accounts)
+	p := &ledgerv1.Posting{
+		Meta: &commonv1.Meta{EventId: "bench-" + strconv.Itoa(i), EventTime: timestamppb.New(at),
+			Source: "bench", TraceId: "bench"},
+		PostingId: "p" + strconv.Itoa(i), JournalId: "j" + strconv.Itoa(i), AccountId: account,
+		Direction: ledgerv1.Direction_DIRECTION_CREDIT,
+		Amount:    &commonv1.Amount{Value: strconv.Itoa(1 + i%997), Asset: "USDC", Decimals: 6},
+		Status:    ledgerv1.PostingStatus_POSTING_STATUS_POSTED,
+	}
+	if i%2 == 0 {
+		p.Direction = ledgerv1.Direction_DIRECTION_DEBIT
+	}
+	v, err := proto.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	if pad := b.o.RecordSize - len(v) - 3; pad > 0 { // 3: the description field's tag and length
+		p.Description = string(make([]byte, pad))
+		if v, err = proto.Marshal(p); err != nil {
+			return nil, err
+		}
+	}
+	return &kgo.Record{Topic: topic, Key: []byte(account), Value: v}, nil
+}
+
+func (b *bench) preload(ctx context.Context, topic string) error {
+	var failed error
+	for i := range b.o.Records {
+		r, err := b.posting(topic, i, baseTime.Add(time.Duration(i)*time.Millisecond))
+		if err != nil {
+			return err
+		}
+		b.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil && failed == nil {
+				failed = err
+			}
+		})
+	}
+	if err := b.cl.Flush(ctx); err != nil {
+		return err
+	}
+	return failed
+}
+
+// passthrough drains pass.in into pass.out with a plain group consumer and producer.
+func (b *bench) passthrough(ctx context.Context) (time.Duration, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.o.Brokers...), kgo.ConsumerGroup(b.t("pass")),
+		kgo.ConsumeTopics(b.t("pass.in")), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.MaxBufferedRecords(100000), kgo.DisableAutoCommit())
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	var start time.Time
+	n := 0
+	var produceErr error
+	for n < b.o.Records {
+		fs := cl.PollRecords(ctx, 10000)
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if err := fs.Err0(); err != nil {
+			return 0, err
+		}
+		if start.IsZero() && fs.NumRecords() > 0 {
+			start = time.Now()
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			cl.Produce(ctx, &kgo.Record{Topic: b.t("pass.out"), Key: r.Key, Value: r.Value, Timestamp: r.Timestamp},
+				func(_ *kgo.Record, err error) {
+					if err != nil && produceErr == nil {
+						produceErr = err
+					}
+				})
+		})
+		if err := cl.Flush(ctx); err != nil {
+			return 0, err
+		}
+		if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), produceErr
+}
+
+// stateful drains the postings topic through the totals processor, then runs the
+// latency phase against the same running processor.
+func (b *bench) stateful(ctx context.Context) ([]time.Duration, time.Duration, error) {
+	reg := prometheus.NewRegistry()
+	proc, err := totals.New(totals.Config{App: b.t("totals"), Input: b.t("ledger.postings"), Output: b.t("totals.out")},
+		b.o.Brokers,
+		stream.WithStateDir(filepath.Join(b.o.StateDir, b.prefix+"totals")),
+		stream.WithInstanceID("bench"),
+		stream.WithCommitInterval(b.o.CommitInterval),
+		stream.WithRegisterer(reg),
+		stream.WithLogger(slog.New(slog.DiscardHandler)),
+	)
+	if err != nil {
+		return nil, 0, err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	g, gctx := errgroup.WithContext(runCtx)
+	g.Go(func() error { return proc.Run(gctx) })
+	defer func() {
+		stop()
+		_ = g.Wait()
+	}()
+
+	// Throughput: from the first record counted in to every input offset committed.
+	start, err := waitFor(gctx, 5*time.Millisecond, func() (bool, error) { return recordsIn(reg) > 0, nil })
+	if err != nil {
+		return nil, 0, err
+	}
+	end, err := waitFor(gctx, 10*time.Millisecond, func() (bool, error) {
+		return b.consumed(gctx, b.t("totals"), b.t("ledger.postings"))
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	took := end.Sub(start)
+	b.progress("stateful exactly-once: %d records in %v = %.0f records/s", b.o.Records, took.Round(time.Millisecond),
+		float64(b.o.Records)/took.Seconds())
+
+	lat, err := b.latency(gctx)
+	return lat, took, err
+}
+
+// latency feeds the running processor at LatencyRate for LatencyDuration, stamping each
+// record with its produce time, and reads the store's changelog with read_committed: a
+// changelog record carries the timestamp of the input record that caused it, so its
+// arrival time minus that timestamp is the record's end-to-end exactly-once latency.
+func (b *bench) latency(ctx context.Context) ([]time.Duration, error) {
+	changelog := stream.ChangelogTopic(b.t("totals"), "windows")
+	ends, err := b.adm.ListEndOffsets(ctx, changelog)
+	if err != nil {
+		return nil, err
+	}
+	from := map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) { from[o.Partition] = kgo.NewOffset().At(o.Offset) })
+	reader, err := kgo.NewClient(kgo.SeedBrokers(b.o.Brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{changelog: from}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(50*time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
+	defer reader.Close()
+
+	total := int(float64(b.o.LatencyRate) * b.o.LatencyDuration.Seconds())
+	b.progress("latency: %d records at %d/s for %v", total, b.o.LatencyRate, b.o.LatencyDuration)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		perTick := max(1, b.o.LatencyRate/100)
+		sent := 0
+		next := baseTime.Add(time.Duration(b.o.Records) * time.Millisecond)
+		for sent < total {
+			select {
+			case <-gctx.Done():
+				return gctx.Err()
+			case <-tick.C:
+			}
+			for i := 0; i < perTick && sent < total; i++ {
+				r, err := b.posting(b.t("ledger.postings"), b.o.Records+sent, next)
+				if err != nil {
+					return err
+				}
+				next = next.Add(time.Millisecond)
+				r.Timestamp = time.Now()
+				b.cl.Produce(gctx, r, nil)
+				sent++
+			}
+		}
+		return b.cl.Flush(gctx)
+	})
+	lat := make([]time.Duration, 0, total)
+	g.Go(func() error {
+		deadline := time.Now().Add(b.o.LatencyDuration + 30*time.Second)
+		for len(lat) < total {
+			pctx, cancel := context.WithDeadline(gctx, deadline)
+			fs := reader.PollFetches(pctx)
+			cancel()
+			now := time.Now()
+			if gctx.Err() != nil {
+				return gctx.Err()
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("latency: saw %d of %d changelog updates within the deadline", len(lat), total)
+			}
+			// The reader started at the changelog's end, so every record is an update
+			// caused by a latency-phase record.
+			fs.EachRecord(func(r *kgo.Record) { lat = append(lat, now.Sub(r.Timestamp)) })
+		}
+		return nil
+	})
+	return lat, g.Wait()
+}
+
+// consumed reports whether the group has committed the end offset of every partition.
+func (b *bench) consumed(ctx context.Context, group, topic string) (bool, error) {
+	ends, err := b.adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return false, err
+	}
+	committed, err := b.adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return false, err
+	}
+	done := true
+	ends.Each(func(o kadm.ListedOffset) {
+		if c, ok := committed.Lookup(topic, o.Partition); !ok || c.At < o.Offset {
+			done = false
+		}
+	})
+	return done, nil
+}
+
+func recordsIn(reg *prometheus.Registry) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() == "weir_stream_records_in_total" {
+			for _, m := range mf.GetMetric() {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
+}
+
+// waitFor polls cond every interval until it holds, and returns when it first held.
+func waitFor(ctx context.Context, interval time.Duration, cond func() (bool, error)) (time.Time, error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		ok, err := cond()
+		if err != nil && ctx.Err() == nil {
+			return time.Time{}, err
+		}
+		if ok {
+			return time.Now(), nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func percentileMs(ds []time.Duration, q float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(q*float64(len(s))+0.5) - 1
+	i = min(max(i, 0), len(s)-1)
+	return float64(s[i]) / float64(time.Millisecond)
+}

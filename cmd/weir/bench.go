@@ -1,0 +1,130 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weirhq/weir/bench/streambench"
+	"github.com/weirhq/weir/internal/config"
+	"github.com/weirhq/weir/internal/embedded"
+)
+
+func newBenchCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure weir on this machine (the benchmark harness)",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(newBenchRuntimeCmd(g))
+	return cmd
+}
+
+// benchRuntimeOptions are the flags of `weir bench runtime` besides --brokers.
+type benchRuntimeOptions struct {
+	// embedded is --embedded: run on an in-process broker instead of --brokers.
+	// Default false.
+	embedded bool
+	// run holds the benchmark's own knobs; zero fields take streambench's defaults.
+	run streambench.Options
+}
+
+func newBenchRuntimeCmd(g *globals) *cobra.Command {
+	opts := benchRuntimeOptions{}
+	cmd := &cobra.Command{
+		Use:   "runtime",
+		Short: "Pass-through vs the stateful exactly-once processor, on one broker",
+		Long: `Measure, in one run on the same broker, a pass-through consumer→producer (no state,
+no transactions) and the reference stateful processor (per-account 1-minute window
+totals, Pebble state, exactly-once via Kafka transactions) draining the same number
+of records of the same size; then feed the stateful processor at a fixed rate and
+measure the end-to-end latency of each exactly-once update (produce → visible to a
+read_committed reader). Prints progress and a summary; the last line is one JSON
+object: {"passthrough_rps":…, "stateful_eos_rps":…, "ratio":…, "p50_ms":…, "p99_ms":…, …}.
+
+The brokers come from --brokers, else WEIR_KAFKA_BROKERS (deploy/local/stack.env);
+--embedded uses an in-process broker instead.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := g.logger(cmd.ErrOrStderr()); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			out := cmd.OutOrStdout()
+			tmp, err := os.MkdirTemp("", "weir-bench-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(tmp)
+			o := opts.run
+			o.StateDir = filepath.Join(tmp, "state")
+			o.Progress = out
+			where := ""
+			if opts.embedded {
+				b, err := embedded.Start(embedded.Options{DataDir: filepath.Join(tmp, "broker"), Addr: "127.0.0.1:0"})
+				if err != nil {
+					return err
+				}
+				defer b.Close(ctx)
+				o.Brokers = []string{b.Addr()}
+				where = "embedded broker " + b.Addr()
+			} else {
+				cfg, err := config.Load(config.Sources{LookupEnv: os.LookupEnv, Flags: cmd.Flags()})
+				if err != nil {
+					return err
+				}
+				if err := cfg.Kafka.Validate(); err != nil {
+					return err
+				}
+				o.Brokers = cfg.Kafka.Brokers
+				where = fmt.Sprintf("Kafka at %v", o.Brokers)
+			}
+			fmt.Fprintf(out, "weir bench runtime on %s\n", where)
+			res, err := streambench.Run(ctx, o)
+			if err != nil {
+				return err
+			}
+			return printBenchRuntime(out, res)
+		},
+	}
+	f := cmd.Flags()
+	config.AddFlags(f, config.FlagBrokers)
+	f.BoolVar(&opts.embedded, "embedded", false, "use an in-process broker instead of --brokers")
+	f.IntVar(&opts.run.Records, "records", 200000, "records drained by each throughput phase")
+	f.IntVar(&opts.run.RecordSize, "record-size", 200, "bytes per record value")
+	f.Int32Var(&opts.run.Partitions, "partitions", 6, "partitions of the benchmark topics")
+	f.IntVar(&opts.run.Accounts, "accounts", 10000, "distinct record keys (accounts)")
+	f.DurationVar(&opts.run.CommitInterval, "commit-interval", 100*time.Millisecond, "transaction commit interval of the stateful processor")
+	f.IntVar(&opts.run.LatencyRate, "latency-rate", 2000, "records per second fed in the latency phase")
+	f.DurationVar(&opts.run.LatencyDuration, "latency-duration", 10*time.Second, "length of the latency phase")
+	return cmd
+}
+
+func printBenchRuntime(out io.Writer, r streambench.Result) error {
+	goalRatio := r.Ratio >= 0.40
+	goalP99 := r.P99Ms < 2*r.CommitIntervalMs
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT met"
+	}
+	fmt.Fprintf(out, "\n%d records of %d bytes, %d partitions, commit interval %vms\n",
+		r.Records, r.RecordSize, r.Partitions, r.CommitIntervalMs)
+	fmt.Fprintf(out, "  pass-through          %10.0f records/s  (%v)\n", r.PassthroughRPS, r.PassthroughTime.Round(time.Millisecond))
+	fmt.Fprintf(out, "  stateful exactly-once %10.0f records/s  (%v)\n", r.StatefulEOSRPS, r.StatefulTime.Round(time.Millisecond))
+	fmt.Fprintf(out, "  ratio                 %10.2f   goal ≥ 0.40: %s\n", r.Ratio, verdict(goalRatio))
+	fmt.Fprintf(out, "  latency p50 / p99     %7.1f / %.1f ms over %d updates   goal p99 < %vms: %s\n",
+		r.P50Ms, r.P99Ms, r.LatencySamples, 2*r.CommitIntervalMs, verdict(goalP99))
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(out, string(b))
+	return err
+}
