@@ -26,6 +26,8 @@ type options struct {
 	rebalanceTimeout  time.Duration
 	txnTimeout        time.Duration
 	changelogReplicas int16
+	cacheBytes        int64
+	memtableBytes     int64
 	registerer        prometheus.Registerer
 	logger            *slog.Logger
 	kafkaOpts         []kgo.Opt
@@ -47,6 +49,8 @@ func defaultOptions(app string) options {
 		rebalanceTimeout:  30 * time.Second,
 		txnTimeout:        30 * time.Second,
 		changelogReplicas: -1,
+		cacheBytes:        64 << 20,
+		memtableBytes:     32 << 20,
 		logger:            slog.New(slog.DiscardHandler),
 	}
 }
@@ -91,6 +95,12 @@ func WithTransactionTimeout(d time.Duration) Option { return func(o *options) { 
 // Runtime creates. Default: -1, the broker's default.
 func WithChangelogReplicas(n int16) Option { return func(o *options) { o.changelogReplicas = n } }
 
+// WithStateMemory sizes the Pebble block cache and memtable of the instance's state.
+// Defaults: 64 MiB cache, 32 MiB memtable.
+func WithStateMemory(cacheBytes, memtableBytes int64) Option {
+	return func(o *options) { o.cacheBytes, o.memtableBytes = cacheBytes, memtableBytes }
+}
+
 // WithRegisterer registers the Runtime's metrics with r. Default: none are registered.
 func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.registerer = r } }
 
@@ -118,6 +128,9 @@ func (o options) validate() error {
 		return fmt.Errorf("max buffered records %d: must be positive", o.maxBuffered)
 	case o.parallelism <= 0:
 		return fmt.Errorf("parallelism %d: must be positive", o.parallelism)
+	case o.cacheBytes <= 0 || o.memtableBytes < 1<<20:
+		return fmt.Errorf("state memory: cache %d bytes, memtable %d: want a positive cache and a memtable of 1 MiB or more",
+			o.cacheBytes, o.memtableBytes)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
@@ -79,7 +80,15 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(r.o.stateDir, 0o755); err != nil {
 		return fmt.Errorf("stream: state dir: %w", err)
 	}
-	r.db, err = pebble.Open(r.o.stateDir, &pebble.Options{Logger: pebbleLogger{r.log}})
+	cache := pebble.NewCache(r.o.cacheBytes)
+	defer cache.Unref()
+	popts := &pebble.Options{Logger: pebbleLogger{r.log}, Cache: cache, MemTableSize: uint64(r.o.memtableBytes)}
+	for i := range popts.Levels {
+		// Most reads of windowed state miss (a new window, a new key): bloom filters let
+		// a miss skip the sstables instead of seeking into each level.
+		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	r.db, err = pebble.Open(r.o.stateDir, popts)
 	if err != nil {
 		return fmt.Errorf("stream: open state %s: %w", r.o.stateDir, err)
 	}

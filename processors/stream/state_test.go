@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -115,7 +116,7 @@ func testTopology(h Handler, stores ...string) *Topology {
 
 func openDB(t *testing.T) *pebble.DB {
 	t.Helper()
-	db, err := pebble.Open(t.TempDir(), &pebble.Options{})
+	db, err := pebble.Open(t.TempDir(), &pebble.Options{Logger: pebbleLogger{slog.New(slog.DiscardHandler)}})
 	if err != nil {
 		t.Fatal(err)
 	}

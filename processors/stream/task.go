@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -61,6 +62,8 @@ type task struct {
 	persisted int64           // watermark as last written to the timers store
 	ctx       Context
 
+	in, out map[string]prometheus.Counter // per topic, cached off the hot path
+
 	mu     sync.Mutex
 	clNext map[string]int64 // per store: next changelog offset written by the open transaction
 }
@@ -75,6 +78,8 @@ func newTask(partition int32, topo *Topology, db *pebble.DB, produce producer, m
 		outputs:   outputs,
 		stores:    map[string]*Store{},
 		clNext:    map[string]int64{},
+		in:        map[string]prometheus.Counter{},
+		out:       map[string]prometheus.Counter{},
 	}
 	for _, name := range topo.allStores() {
 		t.stores[name] = &Store{name: name, t: t, prefix: dataPrefix(name, partition),
@@ -117,7 +122,7 @@ func (t *task) load() error {
 // process runs the handler on one record and commits or dead-letters what it did, then
 // fires the timers the record's event time made due.
 func (t *task) process(rec *kgo.Record) {
-	t.m.recordsIn.WithLabelValues(rec.Topic).Inc()
+	counter(t.in, t.m.recordsIn, rec.Topic).Inc()
 	t.ctx.origin = rec.Timestamp
 	at, err := t.eventTime(rec)
 	if err == nil {
@@ -145,6 +150,15 @@ func (t *task) eventTime(rec *kgo.Record) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("event time: %w", err)
 	}
 	return at, nil
+}
+
+func counter(cache map[string]prometheus.Counter, vec *prometheus.CounterVec, topic string) prometheus.Counter {
+	c, ok := cache[topic]
+	if !ok {
+		c = vec.WithLabelValues(topic)
+		cache[topic] = c
+	}
+	return c
 }
 
 // fireTimers calls OnTimer for every timer at or before the watermark, oldest first.
@@ -207,7 +221,7 @@ func (t *task) commitRecord() {
 	}
 	t.ctx.timerOps = t.ctx.timerOps[:0]
 	for _, r := range t.ctx.emits {
-		t.m.recordsOut.WithLabelValues(r.Topic).Inc()
+		counter(t.out, t.m.recordsOut, r.Topic).Inc()
 		t.produce(r, nil)
 	}
 	t.ctx.emits = t.ctx.emits[:0]
