@@ -337,8 +337,9 @@ func (b *bench) stateful(ctx context.Context) ([]time.Duration, time.Duration, e
 		return nil, 0, err
 	}
 	took := end.Sub(start)
-	b.progress("stateful exactly-once: %d records in %v = %.0f records/s", b.o.Records, took.Round(time.Millisecond),
-		float64(b.o.Records)/took.Seconds())
+	txns, txnTime := histogram(reg, "weir_stream_transaction_seconds")
+	b.progress("stateful exactly-once: %d records in %v = %.0f records/s (%d transactions, %v ending them)",
+		b.o.Records, took.Round(time.Millisecond), float64(b.o.Records)/took.Seconds(), txns, txnTime.Round(time.Millisecond))
 
 	lat, err := b.latency(gctx)
 	return lat, took, err
@@ -448,6 +449,25 @@ func recordsIn(reg *prometheus.Registry) float64 {
 		}
 	}
 	return n
+}
+
+// histogram returns the sample count and sum of a histogram in reg.
+func histogram(reg *prometheus.Registry, name string) (uint64, time.Duration) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0, 0
+	}
+	var n uint64
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				n += m.GetHistogram().GetSampleCount()
+				sum += m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return n, time.Duration(sum * float64(time.Second))
 }
 
 // waitFor polls cond every interval until it holds, and returns when it first held.

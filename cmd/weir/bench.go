@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,6 +31,9 @@ type benchRuntimeOptions struct {
 	// embedded is --embedded: run on an in-process broker instead of --brokers.
 	// Default false.
 	embedded bool
+	// cpuProfile is --cpuprofile: write a CPU profile of the run to this file.
+	// Default "" (none).
+	cpuProfile string
 	// run holds the benchmark's own knobs; zero fields take streambench's defaults.
 	run streambench.Options
 }
@@ -85,6 +89,17 @@ The brokers come from --brokers, else WEIR_KAFKA_BROKERS (deploy/local/stack.env
 				where = fmt.Sprintf("Kafka at %v", o.Brokers)
 			}
 			fmt.Fprintf(out, "weir bench runtime on %s\n", where)
+			if opts.cpuProfile != "" {
+				f, err := os.Create(opts.cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			res, err := streambench.Run(ctx, o)
 			if err != nil {
 				return err
@@ -94,6 +109,7 @@ The brokers come from --brokers, else WEIR_KAFKA_BROKERS (deploy/local/stack.env
 	}
 	f := cmd.Flags()
 	config.AddFlags(f, config.FlagBrokers)
+	f.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	f.BoolVar(&opts.embedded, "embedded", false, "use an in-process broker instead of --brokers")
 	f.IntVar(&opts.run.Records, "records", 200000, "records drained by each throughput phase")
 	f.IntVar(&opts.run.RecordSize, "record-size", 200, "bytes per record value")

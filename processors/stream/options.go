@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,7 +20,7 @@ type options struct {
 	commitInterval    time.Duration
 	maxPollRecords    int
 	maxBuffered       int
-	parallelism       int
+	taskBuffer        int
 	sessionTimeout    time.Duration
 	rebalanceTimeout  time.Duration
 	txnTimeout        time.Duration
@@ -44,7 +43,7 @@ func defaultOptions(app string) options {
 		commitInterval:    100 * time.Millisecond,
 		maxPollRecords:    5000,
 		maxBuffered:       20000,
-		parallelism:       runtime.GOMAXPROCS(0),
+		taskBuffer:        4,
 		sessionTimeout:    10 * time.Second,
 		rebalanceTimeout:  30 * time.Second,
 		txnTimeout:        30 * time.Second,
@@ -76,9 +75,9 @@ func WithMaxPollRecords(n int) Option { return func(o *options) { o.maxPollRecor
 // is full, processing blocks until the broker catches up. Default: 20000.
 func WithMaxBufferedRecords(n int) Option { return func(o *options) { o.maxBuffered = n } }
 
-// WithParallelism bounds how many tasks process a poll's records at once.
-// Default: GOMAXPROCS.
-func WithParallelism(n int) Option { return func(o *options) { o.parallelism = n } }
+// WithTaskBuffer bounds the polled batches queued for each task; when a task's queue is
+// full, polling waits for it. Default: 4.
+func WithTaskBuffer(n int) Option { return func(o *options) { o.taskBuffer = n } }
 
 // WithGroupTimeouts sets the consumer group's session and rebalance timeouts.
 // Defaults: 10s and 30s.
@@ -126,8 +125,8 @@ func (o options) validate() error {
 		return fmt.Errorf("max poll records %d: must be positive", o.maxPollRecords)
 	case o.maxBuffered <= 0:
 		return fmt.Errorf("max buffered records %d: must be positive", o.maxBuffered)
-	case o.parallelism <= 0:
-		return fmt.Errorf("parallelism %d: must be positive", o.parallelism)
+	case o.taskBuffer <= 0:
+		return fmt.Errorf("task buffer %d: must be positive", o.taskBuffer)
 	case o.cacheBytes <= 0 || o.memtableBytes < 1<<20:
 		return fmt.Errorf("state memory: cache %d bytes, memtable %d: want a positive cache and a memtable of 1 MiB or more",
 			o.cacheBytes, o.memtableBytes)

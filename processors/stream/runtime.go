@@ -14,7 +14,6 @@ import (
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"golang.org/x/sync/errgroup"
 )
 
 // shutdownTimeout bounds how long Run spends ending the open transaction and leaving the
@@ -182,8 +181,12 @@ func (r *Runtime) cycle(ctx context.Context, fs kgo.Fetches) error {
 
 	deadline := time.Now().Add(r.o.commitInterval)
 	touched := map[int32]*task{}
+	d := newDispatcher(r.o.taskBuffer)
+	r.mu.Lock()
 	for {
-		if err := r.processFetches(ctx, fs, touched); err != nil {
+		if err := r.dispatch(ctx, fs, d, touched); err != nil {
+			d.drain()
+			r.mu.Unlock()
 			return err
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -196,12 +199,17 @@ func (r *Runtime) cycle(ctx context.Context, fs kgo.Fetches) error {
 			break
 		}
 		if err := r.fetchErr(fs); err != nil {
+			d.drain()
+			r.mu.Unlock()
 			return err
 		}
 	}
+	d.drain()
 	for _, t := range touched {
 		t.flushWatermark()
+		t.flushChangelog()
 	}
+	r.mu.Unlock()
 
 	// A cancelled ctx still ends the transaction: with a commit, so the work done is
 	// kept. End is given its own bounded context because cancelling End midway leaves
@@ -248,36 +256,66 @@ func (r *Runtime) cycle(ctx context.Context, fs kgo.Fetches) error {
 	return nil
 }
 
-// processFetches hands each partition's records to its task, tasks in parallel.
-func (r *Runtime) processFetches(ctx context.Context, fs kgo.Fetches, touched map[int32]*task) error {
-	byPartition := map[int32][]*kgo.Record{}
+// dispatch hands each partition's records of fs to its task's worker. r.mu must be held.
+func (r *Runtime) dispatch(ctx context.Context, fs kgo.Fetches, d *dispatcher, touched map[int32]*task) error {
+	var err error
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
-		if len(p.Records) == 0 {
+		if len(p.Records) == 0 || err != nil {
 			return
 		}
-		byPartition[p.Partition] = append(byPartition[p.Partition], p.Records...)
 		last := p.Records[len(p.Records)-1].Offset
 		r.m.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(p.HighWatermark - last - 1))
-	})
-
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(r.o.parallelism)
-	for p, recs := range byPartition {
-		t, err := r.taskFor(gctx, p)
-		if err != nil {
-			return err
+		var t *task
+		if t, err = r.taskFor(ctx, p.Partition); err != nil {
+			return
 		}
-		touched[p] = t
-		g.Go(func() error {
-			for _, rec := range recs {
-				t.process(rec)
+		touched[p.Partition] = t
+		d.send(t, p.Records)
+	})
+	return err
+}
+
+// dispatcher runs one goroutine per task for the length of a transaction, so that tasks
+// process in parallel while the loop keeps polling. Each task's records are processed in
+// order by its own goroutine.
+type dispatcher struct {
+	buffer int
+	wg     sync.WaitGroup
+	chans  map[int32]chan []*kgo.Record
+}
+
+func newDispatcher(buffer int) *dispatcher {
+	return &dispatcher{buffer: buffer, chans: map[int32]chan []*kgo.Record{}}
+}
+
+// send queues a batch for t. It blocks while t's queue is full (backpressure on the poll
+// loop) and never drops a batch: the transaction commits the offsets of everything
+// polled, so everything polled must be processed.
+func (d *dispatcher) send(t *task, recs []*kgo.Record) {
+	ch, ok := d.chans[t.partition]
+	if !ok {
+		ch = make(chan []*kgo.Record, d.buffer)
+		d.chans[t.partition] = ch
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			for batch := range ch {
+				for _, rec := range batch {
+					t.process(rec)
+				}
 			}
-			return nil
-		})
+		}()
 	}
-	return g.Wait()
+	ch <- recs
+}
+
+// drain waits until every queued batch has been processed and the goroutines are gone.
+func (d *dispatcher) drain() {
+	for _, ch := range d.chans {
+		close(ch)
+	}
+	d.wg.Wait()
+	clear(d.chans)
 }
 
 // taskFor returns the task of partition p, creating and restoring it if needed.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -67,8 +68,9 @@ func putCheckpoint(b *pebble.Batch, store string, partition int32, next int64) e
 
 // change is one pending write: a value, or a deletion.
 type change struct {
-	val []byte
-	del bool
+	val    []byte
+	del    bool
+	origin time.Time // Kafka timestamp of the input record that wrote it
 }
 
 // Store is one named state store of one task: a key-value map whose committed contents

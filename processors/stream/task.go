@@ -188,23 +188,13 @@ func (t *task) fireTimers() {
 }
 
 // commitRecord moves the current call's writes into the transaction: store changes to
-// the changelogs, timer changes to the queue, outputs to their topics.
+// the transaction's write set (sent to the changelogs by flushChangelog), timer changes to
+// the queue, outputs to their topics.
 func (t *task) commitRecord() {
-	for name, s := range t.stores {
+	for _, s := range t.stores {
 		for k, c := range s.rec {
+			c.origin = t.ctx.origin
 			s.txn[k] = c
-			var val []byte
-			if !c.del {
-				val = c.val
-			}
-			store := name
-			t.produce(&kgo.Record{
-				Topic:     ChangelogTopic(t.topo.App, name),
-				Partition: t.partition,
-				Key:       []byte(k),
-				Value:     val,
-				Timestamp: t.ctx.origin,
-			}, func(off int64) { t.changelogWritten(store, off) })
 		}
 		clear(s.rec)
 	}
@@ -285,6 +275,31 @@ func (t *task) flushWatermark() {
 	}
 	t.timers.rec[string(watermarkKey)] = change{val: binary.BigEndian.AppendUint64(nil, uint64(t.watermark))}
 	t.commitRecord()
+}
+
+// flushChangelog sends the transaction's write set to the changelogs: the last value of
+// each key written in the transaction, or a tombstone, on the task's partition, stamped
+// with the Kafka timestamp of the input record that last wrote it. Writing each key once
+// per transaction rather than once per write is what keeps the changelog's cost in
+// proportion to the keys touched, not to the records processed.
+func (t *task) flushChangelog() {
+	for name, s := range t.stores {
+		topic := ChangelogTopic(t.topo.App, name)
+		for k, c := range s.txn {
+			var val []byte
+			if !c.del {
+				val = c.val
+			}
+			store := name
+			t.produce(&kgo.Record{
+				Topic:     topic,
+				Partition: t.partition,
+				Key:       []byte(k),
+				Value:     val,
+				Timestamp: c.origin,
+			}, func(off int64) { t.changelogWritten(store, off) })
+		}
+	}
 }
 
 // committed applies the transaction's writes to Pebble with the new checkpoints, once

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -122,36 +123,26 @@ func (h *handler) Process(ctx *stream.Context, rec *kgo.Record) error {
 			continue
 		}
 		key := stateKey(p.GetAccountId(), p.GetAmount().GetAsset(), w.Start)
-		acc, err := load(store, key)
+		acc, found, err := load(store, key)
 		if err != nil {
 			return err
 		}
-		if acc == nil {
-			acc = &ledgerv1.AccountWindowTotal{
-				AccountId:   p.GetAccountId(),
-				Asset:       p.GetAmount().GetAsset(),
-				Decimals:    p.GetAmount().GetDecimals(),
-				WindowStart: timestamppb.New(w.Start),
-				WindowEnd:   timestamppb.New(w.End),
-				DebitTotal:  "0",
-				CreditTotal: "0",
-			}
+		if !found {
+			acc = accumulator{decimals: p.GetAmount().GetDecimals(), debit: new(big.Int), credit: new(big.Int)}
 			if err := ctx.Schedule(h.spec.Closes(w), key); err != nil {
 				return err
 			}
-		} else if acc.GetDecimals() != p.GetAmount().GetDecimals() {
+		} else if acc.decimals != p.GetAmount().GetDecimals() {
 			return fmt.Errorf("asset %s: posting has %d decimals, earlier postings %d",
-				p.GetAmount().GetAsset(), p.GetAmount().GetDecimals(), acc.GetDecimals())
+				p.GetAmount().GetAsset(), p.GetAmount().GetDecimals(), acc.decimals)
 		}
-		if err := add(acc, p.GetDirection(), amount); err != nil {
-			return err
+		if p.GetDirection() == ledgerv1.Direction_DIRECTION_DEBIT {
+			acc.debit.Add(acc.debit, amount)
+		} else {
+			acc.credit.Add(acc.credit, amount)
 		}
-		acc.Postings++
-		b, err := proto.Marshal(acc)
-		if err != nil {
-			return fmt.Errorf("encode window: %w", err)
-		}
-		if err := store.Put(key, b); err != nil {
+		acc.postings++
+		if err := store.Put(key, acc.encode()); err != nil {
 			return err
 		}
 		added++
@@ -169,21 +160,31 @@ func (h *handler) OnTimer(ctx *stream.Context, _ time.Time, key []byte) error {
 	if err != nil {
 		return err
 	}
-	acc, err := load(store, key)
-	if err != nil || acc == nil {
+	acc, found, err := load(store, key)
+	if err != nil || !found {
 		return err
 	}
-	acc.Meta = &commonv1.Meta{
-		EventId:   eventID(key),
-		EventTime: acc.GetWindowEnd(),
-		Source:    source,
-		TraceId:   eventID(key),
+	account, asset, start, err := parseStateKey(key)
+	if err != nil {
+		return err
 	}
-	b, err := proto.Marshal(acc)
+	id := eventID(key)
+	end := timestamppb.New(start.Add(h.spec.Size()))
+	b, err := proto.Marshal(&ledgerv1.AccountWindowTotal{
+		Meta:        &commonv1.Meta{EventId: id, EventTime: end, Source: source, TraceId: id},
+		AccountId:   account,
+		Asset:       asset,
+		Decimals:    acc.decimals,
+		WindowStart: timestamppb.New(start),
+		WindowEnd:   end,
+		DebitTotal:  acc.debit.String(),
+		CreditTotal: acc.credit.String(),
+		Postings:    acc.postings,
+	})
 	if err != nil {
 		return fmt.Errorf("encode total: %w", err)
 	}
-	if err := ctx.Emit(h.output, []byte(acc.GetAccountId()), b); err != nil {
+	if err := ctx.Emit(h.output, []byte(account), b); err != nil {
 		return err
 	}
 	return store.Delete(key)
@@ -199,6 +200,8 @@ func validate(p *ledgerv1.Posting) (*big.Int, error) {
 		return nil, errors.New("account id contains a NUL byte")
 	case p.GetAmount().GetAsset() == "":
 		return nil, errors.New("amount has no asset")
+	case bytes.IndexByte([]byte(p.GetAmount().GetAsset()), 0) >= 0:
+		return nil, errors.New("asset contains a NUL byte")
 	case p.GetDirection() != ledgerv1.Direction_DIRECTION_DEBIT && p.GetDirection() != ledgerv1.Direction_DIRECTION_CREDIT:
 		return nil, fmt.Errorf("direction %v: want DEBIT or CREDIT", p.GetDirection())
 	}
@@ -220,33 +223,66 @@ func parseAmount(s string) (*big.Int, error) {
 			return nil, fmt.Errorf("amount %q: want base units as decimal digits only", s)
 		}
 	}
+	if len(s) <= 19 { // fits in a uint64: skip math/big's general parser
+		u, err := strconv.ParseUint(s, 10, 64)
+		if err == nil {
+			return new(big.Int).SetUint64(u), nil
+		}
+	}
 	v, _ := new(big.Int).SetString(s, 10)
 	return v, nil
 }
 
-func add(acc *ledgerv1.AccountWindowTotal, dir ledgerv1.Direction, amount *big.Int) error {
-	field := &acc.CreditTotal
-	if dir == ledgerv1.Direction_DIRECTION_DEBIT {
-		field = &acc.DebitTotal
-	}
-	cur, ok := new(big.Int).SetString(*field, 10)
-	if !ok {
-		return fmt.Errorf("stored total %q is not a number", *field)
-	}
-	*field = cur.Add(cur, amount).String()
-	return nil
+// accumulator is one open window's running totals. It is stored as
+// decimals(4) postings(8) len(debit)(1) debit len(credit)(1) credit, with the totals as
+// big-endian unsigned integers (at most 2^256-1 times the postings, so a few dozen bytes).
+type accumulator struct {
+	decimals      uint32
+	postings      uint64
+	debit, credit *big.Int
 }
 
-func load(store *stream.Store, key []byte) (*ledgerv1.AccountWindowTotal, error) {
+func (a accumulator) encode() []byte {
+	d, c := a.debit.Bytes(), a.credit.Bytes()
+	b := make([]byte, 0, 14+len(d)+len(c))
+	b = binary.BigEndian.AppendUint32(b, a.decimals)
+	b = binary.BigEndian.AppendUint64(b, a.postings)
+	b = append(b, byte(len(d)))
+	b = append(b, d...)
+	b = append(b, byte(len(c)))
+	return append(b, c...)
+}
+
+var errMalformedWindow = errors.New("stored window: malformed")
+
+func decodeAccumulator(b []byte) (accumulator, error) {
+	bad := errMalformedWindow
+	if len(b) < 14 {
+		return accumulator{}, bad
+	}
+	a := accumulator{decimals: binary.BigEndian.Uint32(b), postings: binary.BigEndian.Uint64(b[4:])}
+	b = b[12:]
+	n := int(b[0])
+	if len(b) < 1+n+1 {
+		return accumulator{}, bad
+	}
+	a.debit = new(big.Int).SetBytes(b[1 : 1+n])
+	b = b[1+n:]
+	m := int(b[0])
+	if len(b) != 1+m {
+		return accumulator{}, bad
+	}
+	a.credit = new(big.Int).SetBytes(b[1:])
+	return a, nil
+}
+
+func load(store *stream.Store, key []byte) (accumulator, bool, error) {
 	b, ok, err := store.Get(key)
 	if err != nil || !ok {
-		return nil, err
+		return accumulator{}, false, err
 	}
-	acc := &ledgerv1.AccountWindowTotal{}
-	if err := proto.Unmarshal(b, acc); err != nil {
-		return nil, fmt.Errorf("decode stored window: %w", err)
-	}
-	return acc, nil
+	a, err := decodeAccumulator(b)
+	return a, err == nil, err
 }
 
 // stateKey is account 0x00 asset 0x00 windowStart(8, big endian unix nanos).
@@ -257,6 +293,19 @@ func stateKey(account, asset string, start time.Time) []byte {
 	b = append(b, asset...)
 	b = append(b, 0)
 	return binary.BigEndian.AppendUint64(b, uint64(start.UnixNano()))
+}
+
+func parseStateKey(k []byte) (account, asset string, start time.Time, err error) {
+	i := bytes.IndexByte(k, 0)
+	if i < 0 || len(k) < i+1+9 {
+		return "", "", time.Time{}, fmt.Errorf("malformed window key %q", k)
+	}
+	rest := k[i+1 : len(k)-8]
+	if len(rest) == 0 || rest[len(rest)-1] != 0 {
+		return "", "", time.Time{}, fmt.Errorf("malformed window key %q", k)
+	}
+	start = time.Unix(0, int64(binary.BigEndian.Uint64(k[len(k)-8:]))).UTC()
+	return string(k[:i]), string(rest[:len(rest)-1]), start, nil
 }
 
 // eventID is deterministic: the same window of the same account and asset always has the
