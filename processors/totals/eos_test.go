@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
@@ -85,12 +86,14 @@ func testRebalance(t *testing.T, brokers []string) {
 	w := s.genWorkload(8000, 30, minutes)
 	dir := t.TempDir()
 
+	regs := map[string]*prometheus.Registry{}
 	run := func(id string) (stop func()) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
+		regs[id] = prometheus.NewRegistry()
 		go func() {
 			done <- runProcessor(ctx, childConfig{brokers: brokers, prefix: s.prefix,
-				state: filepath.Join(dir, id), id: id})
+				state: filepath.Join(dir, id), id: id, reg: regs[id]})
 		}()
 		return func() {
 			cancel()
@@ -111,15 +114,53 @@ func testRebalance(t *testing.T, brokers []string) {
 	s.waitOutput(10, 2*time.Minute)
 
 	stopB := run("b")
+	// Wait until b owns tasks and has processed records of its own, so that both
+	// instances really shared the stream before a leaves.
+	waitMetric(t, regs["b"], "weir_stream_tasks", 1, time.Minute)
 	s.produce(w.records[third : 2*third])
-	s.waitOutput(int64(len(w.expected)/3), 2*time.Minute)
+	waitMetric(t, regs["b"], "weir_stream_records_in_total", 1, time.Minute)
 	stopA()
 
 	s.produce(w.records[2*third:])
 	s.produce(s.closers(minutes))
 	s.waitConsumed(3 * time.Minute)
+	if n := metric(regs["b"], "weir_stream_tasks"); n != testPartitions {
+		t.Errorf("after a left, b owns %v tasks, want all %d", n, testPartitions)
+	}
 	stopB()
+	if a, b := metric(regs["a"], "weir_stream_records_in_total"), metric(regs["b"], "weir_stream_records_in_total"); a == 0 || b == 0 {
+		t.Errorf("records processed: a %v, b %v; want both to have worked", a, b)
+	}
 	s.checkTotals(w)
+}
+
+// metric sums the values of a counter or gauge family in reg.
+func metric(reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0
+	}
+	var v float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			v += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return v
+}
+
+func waitMetric(t *testing.T, reg *prometheus.Registry, name string, atLeast float64, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for metric(reg, name) < atLeast {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s stayed below %v for %v", name, atLeast, timeout)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the instance's own metrics, with a deadline
+	}
 }
 
 func TestPoisonToDLQ(t *testing.T) {

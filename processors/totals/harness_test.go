@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -63,6 +64,7 @@ type childConfig struct {
 	prefix  string
 	state   string
 	id      string
+	reg     prometheus.Registerer // nil: no metrics
 }
 
 func testTopology(prefix string) (stream.Topology, error) {
@@ -87,6 +89,7 @@ func runProcessor(ctx context.Context, cfg childConfig) error {
 		stream.WithMaxPollRecords(500),
 		stream.WithGroupTimeouts(6*time.Second, 10*time.Second),
 		stream.WithTransactionTimeout(10*time.Second),
+		stream.WithRegisterer(cfg.reg),
 	)
 	if err != nil {
 		return err
