@@ -105,7 +105,8 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 	}
 }
 
-// waitConsumed waits until group has committed every offset of topic.
+// waitConsumed waits until group has committed every offset of topic (an empty
+// partition has nothing to commit).
 func (c *cluster) waitConsumed(group, topic string) {
 	c.t.Helper()
 	eventually(c.t, 15*time.Second, group+" consumes "+topic, func() (bool, error) {
@@ -120,7 +121,7 @@ func (c *cluster) waitConsumed(group, topic string) {
 		}
 		done := true
 		ends.Each(func(o kadm.ListedOffset) {
-			if got, ok := committed.Lookup(topic, o.Partition); !ok || got.At < o.Offset {
+			if got, ok := committed.Lookup(topic, o.Partition); o.Offset > 0 && (!ok || got.At < o.Offset) {
 				done = false
 			}
 		})
@@ -306,6 +307,9 @@ func TestNewChecksOptions(t *testing.T) {
 		{"zero commit interval", []string{"b:9092"}, []Option{WithCommitInterval(0)}, "commit interval"},
 		{"zero poll records", []string{"b:9092"}, []Option{WithMaxPollRecords(0)}, "max poll records"},
 		{"zero buffer", []string{"b:9092"}, []Option{WithMaxBufferedRecords(0)}, "max buffered records"},
+		{"zero task buffer", []string{"b:9092"}, []Option{WithTaskBuffer(0)}, "task buffer"},
+		{"zero cache", []string{"b:9092"}, []Option{WithStateMemory(0, 32<<20)}, "state memory"},
+		{"small memtable", []string{"b:9092"}, []Option{WithStateMemory(1<<20, 1<<10)}, "state memory"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -618,5 +622,47 @@ func TestMetrics(t *testing.T) {
 	}
 	if got := metricSum(t, reg, "weir_stream_tasks", app); got != 0 {
 		t.Errorf("tasks after Run returned = %v, want 0", got)
+	}
+}
+
+// TestInputsShareTasks reads two co-partitioned inputs: partition N of both must reach
+// the same task, so a key counted from both inputs is counted in one store.
+func TestInputsShareTasks(t *testing.T) {
+	c := newCluster(t)
+	for _, topic := range []string{"left", "right", "counts"} {
+		c.createTopic(topic, 3)
+	}
+	topo := Topology{App: "both", Inputs: []string{"left", "right"}, Outputs: []string{"counts"},
+		Stores: []string{"counts"}, Handler: countHandler{output: "counts"}}
+	want := map[string]int{}
+	var recs []*kgo.Record
+	for i := range 90 {
+		k := fmt.Sprintf("k%d", i%9)
+		topic := "left"
+		if i%3 == 0 {
+			topic = "right"
+		}
+		want[k]++
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(k), Value: []byte("x")})
+	}
+	c.produce(recs...)
+	stop := start(t, topo, c.brokers, WithStateDir(t.TempDir()))
+	c.waitConsumed(topo.App, "left")
+	c.waitConsumed(topo.App, "right")
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, r := range c.readCommitted("counts") {
+		k := string(r.Key)
+		seen[k]++
+		if string(r.Value) != strconv.Itoa(seen[k]) {
+			t.Fatalf("output %d for %s is %q: the inputs' records of a key were counted apart", seen[k], k, r.Value)
+		}
+	}
+	for k, n := range want {
+		if seen[k] != n {
+			t.Errorf("%s counted to %d, want %d", k, seen[k], n)
+		}
 	}
 }

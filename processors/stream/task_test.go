@@ -56,14 +56,10 @@ func (h *scripted) takeFired() []string {
 }
 
 // endTxn does to tk what Runtime.cycle does to a touched task before it ends the
-// transaction: write the watermark, and send the transaction's store changes to the
-// changelogs if the task batches them per transaction (flushChangelog) rather than
-// sending each write as it is made. The tests below hold for either way.
+// transaction: write the watermark and send the transaction's changes to the changelogs.
 func endTxn(tk *task) {
 	tk.flushWatermark()
-	if b, ok := any(tk).(interface{ flushChangelog() }); ok {
-		b.flushChangelog()
-	}
+	tk.flushChangelog()
 }
 
 // lastByKey returns the last record of each key in recs.
@@ -572,8 +568,13 @@ func TestCommittedAppliesAndCheckpoints(t *testing.T) {
 	checkPebble("s", map[string]string{"a": "2"})
 	checkPebble("u", map[string]string{"x": "1"})
 	checkCheckpoints()
-	if got, _ := readCheckpoint(db, "s", 2); got <= 100 {
-		t.Errorf("store s wrote from offset 100 on, checkpoint %d", got)
+	// One changelog record per key per transaction, with the key's last value.
+	cl := f.take(ChangelogTopic(testApp, "s"))
+	if last := lastByKey(cl); len(cl) != 2 || string(last["a"].Value) != "2" || last["b"] == nil || last["b"].Value != nil {
+		t.Errorf("store s changelog: %d records %q, want a=2 and a tombstone for b", len(cl), keysOf(last))
+	}
+	if got, _ := readCheckpoint(db, "s", 2); got != 102 {
+		t.Errorf("store s wrote offsets 100 and 101, checkpoint %d, want 102", got)
 	}
 	for name, s := range tk.stores {
 		if len(s.txn) != 0 || len(s.rec) != 0 {
