@@ -74,7 +74,7 @@ func (s Spec) Validate() error {
 func (s Spec) Assign(t time.Time) []Window {
 	if s.sliding {
 		end := t.Add(time.Nanosecond)
-		return []Window{{Start: end.Add(-s.size), End: end}}
+		return []Window{{Start: end.Add(-s.size).UTC(), End: end.UTC()}}
 	}
 	n := t.UnixNano()
 	adv := s.advance.Nanoseconds()
