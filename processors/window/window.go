@@ -38,8 +38,8 @@ func Hopping(size, advance time.Duration) Spec { return Spec{size: size, advance
 
 // Sliding returns windows of the given size that end at each record's time, (t-size, t]:
 // the aggregate over the last size of event time as of each record. Assign returns the
-// window ending at t; records already held whose window includes a later one are the
-// caller's to update (see Covering).
+// window ending at t; EventLog keeps the events a key's sliding windows need and expires
+// them once the watermark has passed size + grace beyond them.
 func Sliding(size time.Duration) Spec { return Spec{size: size, sliding: true} }
 
 // WithGrace returns s with a grace period: how long after a window's end records are
