@@ -12,6 +12,7 @@ type metrics struct {
 	restore       *prometheus.HistogramVec // store
 	restored      *prometheus.CounterVec   // store
 	timersFired   prometheus.Counter
+	restarts      prometheus.Counter
 	tasksAssigned prometheus.Gauge
 }
 
@@ -41,12 +42,15 @@ func newMetrics(app string, reg prometheus.Registerer) *metrics {
 			ConstLabels: labels}, []string{"store"}),
 		timersFired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "weir_stream_timers_fired_total", Help: "Event-time timers fired.", ConstLabels: labels}),
+		restarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weir_stream_session_restarts_total", Help: "Failed processing sessions replaced by a new one.",
+			ConstLabels: labels}),
 		tasksAssigned: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "weir_stream_tasks", Help: "Tasks (partitions) this instance owns.", ConstLabels: labels}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.recordsIn, m.recordsOut, m.dlq, m.lag, m.txnSeconds, m.restore, m.restored,
-			m.timersFired, m.tasksAssigned)
+			m.timersFired, m.restarts, m.tasksAssigned)
 	}
 	return m
 }

@@ -25,6 +25,8 @@ type options struct {
 	rebalanceTimeout  time.Duration
 	txnTimeout        time.Duration
 	changelogReplicas int16
+	retryBackoff      time.Duration
+	maxRetryBackoff   time.Duration
 	cacheBytes        int64
 	memtableBytes     int64
 	registerer        prometheus.Registerer
@@ -48,6 +50,8 @@ func defaultOptions(app string) options {
 		rebalanceTimeout:  30 * time.Second,
 		txnTimeout:        30 * time.Second,
 		changelogReplicas: -1,
+		retryBackoff:      500 * time.Millisecond,
+		maxRetryBackoff:   30 * time.Second,
 		cacheBytes:        64 << 20,
 		memtableBytes:     32 << 20,
 		logger:            slog.New(slog.DiscardHandler),
@@ -94,6 +98,12 @@ func WithTransactionTimeout(d time.Duration) Option { return func(o *options) { 
 // Runtime creates. Default: -1, the broker's default.
 func WithChangelogReplicas(n int16) Option { return func(o *options) { o.changelogReplicas = n } }
 
+// WithRetryBackoff sets how long Run waits before replacing a failed session, doubling
+// up to max while sessions keep failing. Defaults: 500ms, up to 30s.
+func WithRetryBackoff(first, max time.Duration) Option {
+	return func(o *options) { o.retryBackoff, o.maxRetryBackoff = first, max }
+}
+
 // WithStateMemory sizes the Pebble block cache and memtable of the instance's state.
 // Defaults: 64 MiB cache, 32 MiB memtable.
 func WithStateMemory(cacheBytes, memtableBytes int64) Option {
@@ -125,6 +135,9 @@ func (o options) validate() error {
 		return fmt.Errorf("max poll records %d: must be positive", o.maxPollRecords)
 	case o.maxBuffered <= 0:
 		return fmt.Errorf("max buffered records %d: must be positive", o.maxBuffered)
+	case o.retryBackoff <= 0 || o.maxRetryBackoff < o.retryBackoff:
+		return fmt.Errorf("retry backoff %v up to %v: want a positive first wait no larger than the max",
+			o.retryBackoff, o.maxRetryBackoff)
 	case o.taskBuffer <= 0:
 		return fmt.Errorf("task buffer %d: must be positive", o.taskBuffer)
 	case o.cacheBytes <= 0 || o.memtableBytes < 1<<20:

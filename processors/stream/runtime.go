@@ -107,6 +107,50 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("stream: %w", err)
 	}
 
+	r.log.Info("processor started", "inputs", r.topo.Inputs, "outputs", r.topo.Outputs,
+		"stores", r.topo.Stores, "state", r.o.stateDir)
+
+	// A session that fails (a transaction that cannot end, a broker that stays away
+	// past the client's retries, a restore that cannot read its changelog) is closed and
+	// replaced after a backoff: its open transaction is aborted when the next session
+	// takes the same transactional id, and local state holds only committed writes, so
+	// the new session resumes exactly where the last commit left off.
+	backoff := r.o.retryBackoff
+	for {
+		started := time.Now()
+		err := r.session(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		if err == nil {
+			err = errors.New("session ended without an error")
+		}
+		if time.Since(started) > time.Minute {
+			backoff = r.o.retryBackoff // it ran a good while: start the backoff over
+		}
+		r.m.restarts.Inc()
+		r.log.Error("processing session failed; starting a new one", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		backoff = min(2*backoff, r.o.maxRetryBackoff)
+	}
+	r.log.Info("processor stopped")
+	return nil
+}
+
+// session runs one consumer-group session with its transactional producer until ctx is
+// cancelled (nil) or it fails (the error). It leaves the group and drops every task
+// before it returns.
+func (r *Runtime) session(ctx context.Context) error {
+	r.mu.Lock()
+	r.fatal = nil
+	r.mu.Unlock()
+	var err error
 	r.sess, err = kgo.NewGroupTransactSession(append(append([]kgo.Opt{}, r.o.kafkaOpts...),
 		kgo.SeedBrokers(r.brokers...),
 		kgo.ConsumerGroup(r.topo.App),
@@ -128,22 +172,15 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 		kgo.OnPartitionsLost(r.onRevoked),
 	)...)
 	if err != nil {
-		return fmt.Errorf("stream: session: %w", err)
+		return fmt.Errorf("session: %w", err)
 	}
-	r.log.Info("processor started", "inputs", r.topo.Inputs, "outputs", r.topo.Outputs,
-		"stores", r.topo.Stores, "state", r.o.stateDir)
-
 	err = r.loop(ctx)
 	r.sess.CloseAllowingRebalance() // leaves the group; rebalances are blocked while polling
 	r.mu.Lock()
 	r.tasks = map[int32]*task{}
 	r.mu.Unlock()
 	r.m.tasksAssigned.Set(0)
-	if err != nil {
-		return fmt.Errorf("stream: %w", err)
-	}
-	r.log.Info("processor stopped")
-	return nil
+	return err
 }
 
 // loop runs transaction cycles: poll, begin, process for up to the commit interval, end.

@@ -127,7 +127,7 @@ func (t *task) process(rec *kgo.Record) {
 	at, err := t.eventTime(rec)
 	if err == nil {
 		t.ctx.reset(at)
-		err = t.topo.Handler.Process(&t.ctx, rec)
+		err = safely(func() error { return t.topo.Handler.Process(&t.ctx, rec) })
 	}
 	if err != nil {
 		t.discardRecord()
@@ -150,6 +150,17 @@ func (t *task) eventTime(rec *kgo.Record) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("event time: %w", err)
 	}
 	return at, nil
+}
+
+// safely calls a Handler method, turning a panic into an error so that the record goes
+// to the DLQ like any other failure instead of taking the process down.
+func safely(call func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panicked: %v", p)
+		}
+	}()
+	return call()
 }
 
 func counter(cache map[string]prometheus.Counter, vec *prometheus.CounterVec, topic string) prometheus.Counter {
@@ -176,7 +187,7 @@ func (t *task) fireTimers() {
 		at := time.Unix(0, it.at).UTC()
 		t.ctx.reset(at)
 		_ = t.ctx.Cancel(at, it.key)
-		if err := t.topo.Handler.OnTimer(&t.ctx, at, it.key); err != nil {
+		if err := safely(func() error { return t.topo.Handler.OnTimer(&t.ctx, at, it.key) }); err != nil {
 			t.discardRecord()
 			_ = t.ctx.Cancel(at, it.key) // the timer is spent even though its handler failed
 			t.commitRecord()

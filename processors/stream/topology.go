@@ -49,8 +49,8 @@ type Topology struct {
 // time, so an implementation needs no locking for per-task state, but calls for
 // different tasks may run concurrently.
 type Handler interface {
-	// Process handles one input record. A returned error sends the record to its
-	// topic's DLQ and discards everything this call wrote or emitted.
+	// Process handles one input record. A returned error (or a panic) sends the record
+	// to its topic's DLQ and discards everything this call wrote or emitted.
 	Process(ctx *Context, rec *kgo.Record) error
 	// OnTimer handles a timer set with Context.Schedule, once the task's watermark has
 	// reached at. A returned error sends a record describing the timer to the DLQ of the
