@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
@@ -340,9 +341,10 @@ func (b *bench) stateful(ctx context.Context) ([]time.Duration, time.Duration, e
 		return nil, 0, err
 	}
 	took := end.Sub(start)
-	txns, txnTime := histogram(reg, "weir_stream_transaction_seconds")
-	b.progress("stateful exactly-once: %d records in %v = %.0f records/s (%d transactions, %v ending them)",
-		b.o.Records, took.Round(time.Millisecond), float64(b.o.Records)/took.Seconds(), txns, txnTime.Round(time.Millisecond))
+	txns, txnTime := histogram(reg, "weir_stream_transaction_seconds", "")
+	aborts, _ := histogram(reg, "weir_stream_transaction_seconds", "abort")
+	b.progress("stateful exactly-once: %d records in %v = %.0f records/s (%d transactions, %d aborted, %v ending them)",
+		b.o.Records, took.Round(time.Millisecond), float64(b.o.Records)/took.Seconds(), txns, aborts, txnTime.Round(time.Millisecond))
 
 	lat, err := b.latency(gctx)
 	return lat, took, err
@@ -482,8 +484,9 @@ func recordsIn(reg *prometheus.Registry) float64 {
 	return n
 }
 
-// histogram returns the sample count and sum of a histogram in reg.
-func histogram(reg *prometheus.Registry, name string) (uint64, time.Duration) {
+// histogram returns the sample count and sum of a histogram in reg, of the series whose
+// outcome label is outcome ("" for all).
+func histogram(reg *prometheus.Registry, name, outcome string) (uint64, time.Duration) {
 	mfs, err := reg.Gather()
 	if err != nil {
 		return 0, 0
@@ -493,12 +496,24 @@ func histogram(reg *prometheus.Registry, name string) (uint64, time.Duration) {
 	for _, mf := range mfs {
 		if mf.GetName() == name {
 			for _, m := range mf.GetMetric() {
+				if outcome != "" && !hasLabel(m.GetLabel(), "outcome", outcome) {
+					continue
+				}
 				n += m.GetHistogram().GetSampleCount()
 				sum += m.GetHistogram().GetSampleSum()
 			}
 		}
 	}
 	return n, time.Duration(sum * float64(time.Second))
+}
+
+func hasLabel(labels []*dto.LabelPair, name, value string) bool {
+	for _, l := range labels {
+		if l.GetName() == name && l.GetValue() == value {
+			return true
+		}
+	}
+	return false
 }
 
 // waitFor polls cond every interval until it holds, and returns when it first held.

@@ -83,6 +83,7 @@ type Store struct {
 	prefix []byte
 	txn    map[string]change // written by committed records of the open transaction
 	rec    map[string]change // written by the record being processed
+	key    []byte            // scratch: prefix + key of the last Get
 }
 
 // Name returns the store's name.
@@ -96,7 +97,8 @@ func (s *Store) Get(key []byte) ([]byte, bool, error) {
 	if c, ok := s.txn[string(key)]; ok {
 		return c.val, !c.del, nil
 	}
-	v, closer, err := s.t.db.Get(append(bytes.Clone(s.prefix), key...))
+	s.key = append(append(s.key[:0], s.prefix...), key...)
+	v, closer, err := s.t.db.Get(s.key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
 	}

@@ -127,7 +127,7 @@ func (t *task) process(rec *kgo.Record) {
 	at, err := t.eventTime(rec)
 	if err == nil {
 		t.ctx.reset(at)
-		err = safely(func() error { return t.topo.Handler.Process(&t.ctx, rec) })
+		err = t.handle(rec)
 	}
 	if err != nil {
 		t.discardRecord()
@@ -150,6 +150,16 @@ func (t *task) eventTime(rec *kgo.Record) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("event time: %w", err)
 	}
 	return at, nil
+}
+
+// handle calls Handler.Process, turning a panic into an error.
+func (t *task) handle(rec *kgo.Record) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panicked: %v", p)
+		}
+	}()
+	return t.topo.Handler.Process(&t.ctx, rec)
 }
 
 // safely calls a Handler method, turning a panic into an error so that the record goes
