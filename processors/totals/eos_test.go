@@ -192,9 +192,9 @@ func testPoison(t *testing.T, brokers []string) {
 		want string
 	}{
 		{&kgo.Record{Topic: s.input, Key: []byte("acct-001"), Value: []byte("\xff\xff not protobuf")}, "decode posting"},
-		{record(s.input, posting("neg", "acct-002", "USDC", 6, ledgerv1.Direction_DIRECTION_DEBIT, "-5", base)), "decimal digits"},
-		{record(s.input, posting("huge", "acct-003", "USDC", 6, ledgerv1.Direction_DIRECTION_DEBIT, strings.Repeat("9", 79), base)), "decimal digits"},
-		{record(s.input, posting("noasset", "acct-004", "", 6, ledgerv1.Direction_DIRECTION_DEBIT, "5", base)), "no asset"},
+		{record(s.input, posting("neg", "acct-002", "USDC", 6, ledgerv1.Direction_DIRECTION_DEBIT, "-5", base)), "not a decimal number"},
+		{record(s.input, posting("huge", "acct-003", "USDC", 6, ledgerv1.Direction_DIRECTION_DEBIT, strings.Repeat("9", 79), base)), "not a uint256"},
+		{record(s.input, posting("noasset", "acct-004", "", 6, ledgerv1.Direction_DIRECTION_DEBIT, "5", base)), "amount.asset: required"},
 		{record(s.input, dec), "decimals"},
 		{record(s.input, late), "late posting"},
 	}

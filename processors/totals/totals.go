@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"math/big"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/weirhq/weir/processors/stream"
 	"github.com/weirhq/weir/processors/window"
+	"github.com/weirhq/weir/schemas/codec"
 	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
 	ledgerv1 "github.com/weirhq/weir/schemas/gen/weir/ledger/v1"
 )
@@ -100,7 +102,7 @@ type handler struct {
 // Process adds a posting to its open windows.
 func (h *handler) Process(ctx *stream.Context, rec *kgo.Record) error {
 	var p ledgerv1.Posting
-	if err := proto.Unmarshal(rec.Value, &p); err != nil {
+	if err := codec.Unmarshal(rec.Value, &p); err != nil {
 		return fmt.Errorf("decode posting: %w", err)
 	}
 	amount, err := validate(&p)
@@ -190,46 +192,34 @@ func (h *handler) OnTimer(ctx *stream.Context, _ time.Time, key []byte) error {
 	return store.Delete(key)
 }
 
+// validate checks what the codec's schema rules leave to the processor: the codec has
+// already checked Meta, the amount (canonical decimal base units within uint256), the
+// asset and that required fields are set.
 func validate(p *ledgerv1.Posting) (*big.Int, error) {
 	switch {
-	case p.GetMeta().GetEventTime() == nil:
-		return nil, errors.New("posting has no event time")
-	case p.GetAccountId() == "" || len(p.GetAccountId()) > maxAccountIDLength:
-		return nil, fmt.Errorf("account id: want 1-%d bytes, got %d", maxAccountIDLength, len(p.GetAccountId()))
-	case bytes.IndexByte([]byte(p.GetAccountId()), 0) >= 0:
+	case len(p.GetAccountId()) > maxAccountIDLength:
+		return nil, fmt.Errorf("account id: %d bytes, want at most %d", len(p.GetAccountId()), maxAccountIDLength)
+	case strings.IndexByte(p.GetAccountId(), 0) >= 0:
 		return nil, errors.New("account id contains a NUL byte")
-	case p.GetAmount().GetAsset() == "":
-		return nil, errors.New("amount has no asset")
-	case bytes.IndexByte([]byte(p.GetAmount().GetAsset()), 0) >= 0:
+	case strings.IndexByte(p.GetAmount().GetAsset(), 0) >= 0:
 		return nil, errors.New("asset contains a NUL byte")
 	case p.GetDirection() != ledgerv1.Direction_DIRECTION_DEBIT && p.GetDirection() != ledgerv1.Direction_DIRECTION_CREDIT:
 		return nil, fmt.Errorf("direction %v: want DEBIT or CREDIT", p.GetDirection())
 	}
-	if err := p.GetMeta().GetEventTime().CheckValid(); err != nil {
-		return nil, fmt.Errorf("event time: %w", err)
-	}
 	return parseAmount(p.GetAmount().GetValue())
 }
 
-// maxAmountDigits is the length of the largest uint256.
-const maxAmountDigits = 78
-
+// parseAmount converts a validated amount (canonical decimal digits) to an integer.
 func parseAmount(s string) (*big.Int, error) {
-	if s == "" || len(s) > maxAmountDigits {
-		return nil, fmt.Errorf("amount %q: want 1-%d decimal digits", s, maxAmountDigits)
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return nil, fmt.Errorf("amount %q: want base units as decimal digits only", s)
-		}
-	}
 	if len(s) <= 19 { // fits in a uint64: skip math/big's general parser
-		u, err := strconv.ParseUint(s, 10, 64)
-		if err == nil {
+		if u, err := strconv.ParseUint(s, 10, 64); err == nil {
 			return new(big.Int).SetUint64(u), nil
 		}
 	}
-	v, _ := new(big.Int).SetString(s, 10)
+	v, ok := new(big.Int).SetString(s, 10)
+	if !ok {
+		return nil, fmt.Errorf("amount %q is not a decimal number", s)
+	}
 	return v, nil
 }
 
