@@ -29,7 +29,7 @@ func newMetrics(app string, reg prometheus.Registerer) *metrics {
 			Name: "weir_stream_dlq_records_total", Help: "Records sent to a dead-letter topic.",
 			ConstLabels: labels}, []string{"topic"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "weir_stream_consumer_lag_records", Help: "High watermark minus the next offset to process, per input partition.",
+			Name: "weir_stream_consumer_lag_records", Help: "High watermark minus the offset after the last record processed, per input partition. A transaction marker after the last record counts, so a caught-up reader of a transactional topic shows 1.",
 			ConstLabels: labels}, []string{"topic", "partition"}),
 		txnSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "weir_stream_transaction_seconds", Help: "Time to end (commit or abort) a transaction.",
