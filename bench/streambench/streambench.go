@@ -26,7 +26,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -35,13 +34,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/weirhq/weir/bench/loadgen"
 	"github.com/weirhq/weir/processors/stream"
 	"github.com/weirhq/weir/processors/totals"
-	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
-	ledgerv1 "github.com/weirhq/weir/schemas/gen/weir/ledger/v1"
 )
 
 // Options configures a run. Zero fields take the defaults stated on each.
@@ -126,7 +122,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
-	b := &bench{o: o, prefix: "bench-" + hex.EncodeToString(suffix) + "."}
+	b := &bench{o: o, prefix: "bench-" + hex.EncodeToString(suffix) + ".",
+		gen: loadgen.Generator{Accounts: o.Accounts, Size: o.RecordSize, IDPrefix: "bench-"}}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.ProducerLinger(5*time.Millisecond),
 		kgo.MaxBufferedRecords(100000))
 	if err != nil {
@@ -175,6 +172,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 
 type bench struct {
 	o      Options
+	gen    loadgen.Generator
 	prefix string
 	cl     *kgo.Client
 	adm    *kadm.Client
@@ -218,31 +216,13 @@ func (b *bench) cleanup() {
 // so windows close as the stream advances, as they would live.
 var baseTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// posting returns the i-th benchmark record: a ledger posting padded to the record size.
+// posting returns the i-th benchmark record: a generated posting of RecordSize bytes.
 func (b *bench) posting(topic string, i int, at time.Time) (*kgo.Record, error) {
-	account := "acct-" + strconv.Itoa(i%b.o.Accounts)
-	p := &ledgerv1.Posting{
-		Meta: &commonv1.Meta{EventId: "bench-" + strconv.Itoa(i), EventTime: timestamppb.New(at),
-			Source: "bench", TraceId: "bench"},
-		PostingId: "p" + strconv.Itoa(i), JournalId: "j" + strconv.Itoa(i), AccountId: account,
-		Direction: ledgerv1.Direction_DIRECTION_CREDIT,
-		Amount:    &commonv1.Amount{Value: strconv.Itoa(1 + i%997), Asset: "USDC", Decimals: 6},
-		Status:    ledgerv1.PostingStatus_POSTING_STATUS_POSTED,
-	}
-	if i%2 == 0 {
-		p.Direction = ledgerv1.Direction_DIRECTION_DEBIT
-	}
-	v, err := proto.Marshal(p)
+	p, v, err := b.gen.Posting(i, at)
 	if err != nil {
 		return nil, err
 	}
-	if pad := b.o.RecordSize - len(v) - 3; pad > 0 { // 3: the description field's tag and length
-		p.Description = string(make([]byte, pad))
-		if v, err = proto.Marshal(p); err != nil {
-			return nil, err
-		}
-	}
-	return &kgo.Record{Topic: topic, Key: []byte(account), Value: v}, nil
+	return &kgo.Record{Topic: topic, Key: []byte(p.GetAccountId()), Value: v}, nil
 }
 
 func (b *bench) preload(ctx context.Context, topic string) error {

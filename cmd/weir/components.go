@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weirhq/weir/bench/loadgen"
 	"github.com/weirhq/weir/internal/config"
 	"github.com/weirhq/weir/processors/stream"
 	"github.com/weirhq/weir/processors/totals"
@@ -28,6 +29,8 @@ type devEnv struct {
 	// Logger is the process logger; components add their own attributes
 	// (logger.With("component", name)).
 	Logger *slog.Logger
+	// DemoPostings is the rate of generated ledger postings (--demo-postings); 0: none.
+	DemoPostings int
 }
 
 // StateDir returns the directory for the local state of the component called name.
@@ -44,7 +47,12 @@ func devComponents(env devEnv) ([]Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []Component{tot}, nil
+	comps := []Component{tot}
+	if env.DemoPostings > 0 {
+		comps = append(comps, &loadgen.Postings{Brokers: env.Brokers, Rate: env.DemoPostings,
+			Logger: env.Logger.With("component", "demo-postings")})
+	}
+	return comps, nil
 }
 
 // clusterEnv is what `weir run` hands to the component it runs, besides the Config.

@@ -37,6 +37,10 @@ type devOptions struct {
 	// ShutdownTimeout is --shutdown-timeout: the bound on each shutdown stage
 	// (components, telemetry, broker). Default 10s.
 	ShutdownTimeout time.Duration
+	// DemoPostings is --demo-postings: generated ledger postings per second written to
+	// ledger.postings, so that the processors have something to work on; 0 generates
+	// none. Default 0.
+	DemoPostings int
 }
 
 // validate checks the options' shapes.
@@ -44,6 +48,9 @@ func (o devOptions) validate() error {
 	var errs []error
 	if o.DataDir == "" {
 		errs = append(errs, errors.New("--data must not be empty"))
+	}
+	if o.DemoPostings < 0 {
+		errs = append(errs, fmt.Errorf("--demo-postings %d: want 0 or more per second", o.DemoPostings))
 	}
 	if o.BrokerPort < 0 || o.BrokerPort > 65535 {
 		errs = append(errs, fmt.Errorf("--broker-port %d: want 0..65535", o.BrokerPort))
@@ -85,6 +92,7 @@ on the same --data resumes from the persisted state.`,
 	f.StringVar(&opts.HTTPAddr, "http", telemetry.DefaultAddr, "listen address of /metrics and /healthz")
 	f.DurationVar(&opts.For, "for", 0, "stop after this long and exit 0 (0: run until Ctrl-C)")
 	f.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "bound on each shutdown stage")
+	f.IntVar(&opts.DemoPostings, "demo-postings", 0, "generate this many ledger postings per second into ledger.postings (0: none)")
 	return cmd
 }
 
@@ -133,7 +141,8 @@ func runDev(ctx context.Context, opts devOptions, build func(devEnv) ([]Componen
 	if err := tel.AddCheck("broker", cl.Ping); err != nil {
 		return err
 	}
-	comps, err := build(devEnv{Brokers: []string{broker.Addr()}, DataDir: opts.DataDir, Registry: reg, Logger: logger})
+	comps, err := build(devEnv{Brokers: []string{broker.Addr()}, DataDir: opts.DataDir, Registry: reg, Logger: logger,
+		DemoPostings: opts.DemoPostings})
 	if err != nil {
 		return fmt.Errorf("build components: %w", err)
 	}
