@@ -13,8 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/weirhq/weir/internal/kafkatest"
 )
 
 // cluster is one test's kfake broker and a plain client to it.
@@ -27,12 +28,7 @@ type cluster struct {
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	brokers := c.ListenAddrs()
+	brokers := kafkatest.Cluster(t)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -105,71 +101,17 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 	}
 }
 
-// waitConsumed waits until group has committed every offset of topic (an empty
-// partition has nothing to commit).
+// waitConsumed waits until group has committed every offset of topic.
 func (c *cluster) waitConsumed(group, topic string) {
 	c.t.Helper()
-	eventually(c.t, 15*time.Second, group+" consumes "+topic, func() (bool, error) {
-		ctx := testCtx(c.t)
-		ends, err := c.adm.ListEndOffsets(ctx, topic)
-		if err != nil {
-			return false, err
-		}
-		committed, err := c.adm.FetchOffsets(ctx, group)
-		if err != nil {
-			return false, err
-		}
-		done := true
-		ends.Each(func(o kadm.ListedOffset) {
-			if got, ok := committed.Lookup(topic, o.Partition); o.Offset > 0 && (!ok || got.At < o.Offset) {
-				done = false
-			}
-		})
-		return done, nil
-	})
+	kafkatest.WaitConsumed(c.t, c.brokers, group, topic, 15*time.Second)
 }
 
 // readCommitted reads every committed record of topic, up to its last stable offset,
 // in partition order.
 func (c *cluster) readCommitted(topic string) []*kgo.Record {
 	c.t.Helper()
-	ctx := testCtx(c.t)
-	ends, err := c.adm.ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		c.t.Fatalf("end offsets of %s: %v", topic, err)
-	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-		}
-	})
-	if len(want) == 0 {
-		return nil
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			c.t.Fatalf("read %s: %v (still waiting for partitions %v)", topic, err, want)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
-				delete(want, r.Partition)
-			}
-			if !r.Attrs.IsControl() {
-				out = append(out, r)
-			}
-		})
-	}
-	return out
+	return kafkatest.ReadCommitted(c.t, c.brokers, topic)
 }
 
 // countHandler counts records per key in store "counts" and emits each new count; a record

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weirhq/weir/internal/kafkatest"
 	"github.com/weirhq/weir/internal/testenv"
 	"github.com/weirhq/weir/processors/stream"
 	ledgerv1 "github.com/weirhq/weir/schemas/gen/weir/ledger/v1"
@@ -23,7 +24,7 @@ func brokersFor(t *testing.T, real bool) []string {
 	if real {
 		return testenv.Kafka(t)
 	}
-	return kfakeBrokers(t)
+	return kafkatest.Cluster(t)
 }
 
 func TestKillNine(t *testing.T) {

@@ -18,11 +18,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/weirhq/weir/internal/kafkatest"
 	"github.com/weirhq/weir/processors/stream"
 	"github.com/weirhq/weir/processors/window"
 	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
@@ -106,18 +106,6 @@ type scenario struct {
 	output  string
 	adm     *kadm.Client
 	cl      *kgo.Client
-}
-
-// kfakeBrokers starts an in-process kfake cluster listening on loopback TCP, so that
-// child processes can reach it too.
-func kfakeBrokers(t *testing.T) []string {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()
 }
 
 func newScenario(t *testing.T, brokers []string) *scenario {
@@ -278,75 +266,13 @@ func (s *scenario) produce(recs []*kgo.Record) {
 // waitConsumed waits until the processor's group has committed every input offset.
 func (s *scenario) waitConsumed(timeout time.Duration) {
 	s.t.Helper()
-	deadline := time.Now().Add(timeout)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	for {
-		ends, err := s.adm.ListEndOffsets(ctx, s.input)
-		if err == nil {
-			var committed kadm.OffsetResponses
-			committed, err = s.adm.FetchOffsets(ctx, s.app())
-			if err == nil {
-				done := true
-				ends.Each(func(o kadm.ListedOffset) {
-					c, ok := committed.Lookup(s.input, o.Partition)
-					if !ok || c.At < o.Offset {
-						done = false
-					}
-				})
-				if done {
-					return
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("processor did not consume all input within %v (last error: %v)", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling a broker-side condition, with a deadline
-	}
+	kafkatest.WaitConsumed(s.t, s.brokers, s.app(), s.input, timeout)
 }
 
 // readAll reads every committed record of topic, up to its last stable offset.
 func (s *scenario) readAll(topic string) []*kgo.Record {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	ends, err := s.adm.ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		s.t.Fatalf("end offsets of %s: %v", topic, err)
-	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-		}
-	})
-	if len(want) == 0 {
-		return nil
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			s.t.Fatalf("read %s: %v (still waiting for partitions %v)", topic, err, want)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
-				delete(want, r.Partition)
-			}
-			if !r.Attrs.IsControl() {
-				out = append(out, r)
-			}
-		})
-	}
-	return out
+	return kafkatest.ReadCommitted(s.t, s.brokers, topic)
 }
 
 // checkTotals compares the output topic with the expected totals: every window once,

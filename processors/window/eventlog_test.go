@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/weirhq/weir/internal/kafkatest"
 	"github.com/weirhq/weir/processors/stream"
 	"github.com/weirhq/weir/processors/window"
 )
@@ -66,12 +66,7 @@ func (slidingSum) OnTimer(*stream.Context, time.Time, []byte) error { return nil
 // in-order and out-of-order (within grace) events, restarting it midway with an empty
 // state directory, and checks every emitted sum against a direct computation.
 func TestSlidingSumOnRuntime(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "events", "sums"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	brokers := c.ListenAddrs()
+	brokers := kafkatest.Cluster(t, kfake.SeedTopics(2, "events", "sums"))
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +106,7 @@ func TestSlidingSumOnRuntime(t *testing.T) {
 		recs = append(recs, &kgo.Record{Topic: "events", Key: []byte(k), Value: []byte(fmt.Sprintf("%d,%d", ms, e.amount))})
 	}
 
-	run := func(dir string, upTo int) {
+	run := func(dir string) {
 		ctx, cancel := context.WithCancel(context.Background())
 		rt, err := stream.New(topo, brokers, stream.WithStateDir(dir), stream.WithInstanceID("t"))
 		if err != nil {
@@ -119,7 +114,7 @@ func TestSlidingSumOnRuntime(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- rt.Run(ctx) }()
-		waitCommitted(t, cl, "sliding", "events", upTo)
+		kafkatest.WaitConsumed(t, brokers, "sliding", "events", 30*time.Second)
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)
@@ -129,14 +124,17 @@ func TestSlidingSumOnRuntime(t *testing.T) {
 	if err := cl.ProduceSync(context.Background(), recs[:half]...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	run(t.TempDir(), half)
+	run(t.TempDir())
 	if err := cl.ProduceSync(context.Background(), recs[half:]...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	run(t.TempDir(), len(recs)) // empty state dir: the event log is restored from the changelog
+	run(t.TempDir()) // empty state dir: the event log is restored from the changelog
 
 	// Read the sums in order per key and match them to the inputs in order per key.
-	out := readCommitted(t, brokers, "sums", len(recs))
+	out := kafkatest.ReadCommitted(t, brokers, "sums")
+	if len(out) != len(recs) {
+		t.Fatalf("%d sums emitted for %d records", len(out), len(recs))
+	}
 	perKey := map[string][]string{}
 	for _, r := range out {
 		perKey[string(r.Key)] = append(perKey[string(r.Key)], string(r.Value))
@@ -152,49 +150,4 @@ func TestSlidingSumOnRuntime(t *testing.T) {
 			t.Errorf("record %d (key %s at %s): emitted %s, want sum %s", i, k, ms, got, want[k+":"+ms+":"+strconv.Itoa(i)])
 		}
 	}
-}
-
-func waitCommitted(t *testing.T, cl *kgo.Client, group, topic string, n int) {
-	t.Helper()
-	adm := kadm.NewClient(cl)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		offs, err := adm.FetchOffsets(context.Background(), group)
-		total := int64(0)
-		if err == nil {
-			offs.Each(func(o kadm.OffsetResponse) {
-				if o.Topic == topic {
-					total += o.At
-				}
-			})
-		}
-		if total >= int64(n) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("group %s committed %d of %d records", group, total, n)
-		}
-		time.Sleep(20 * time.Millisecond) // polling broker state, with a deadline
-	}
-}
-
-func readCommitted(t *testing.T, brokers []string, topic string, n int) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out []*kgo.Record
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d records of %s", len(out), n, topic)
-		}
-		out = append(out, fs.Records()...)
-	}
-	return out
 }
