@@ -55,6 +55,7 @@ type task struct {
 	outputs   map[string]bool
 
 	stores    map[string]*Store
+	list      []*Store // the stores, for iteration on the per-record path
 	timers    *Store
 	queue     timerQueue
 	live      map[string]bool // encoded timer keys that are scheduled
@@ -84,6 +85,9 @@ func newTask(partition int32, topo *Topology, db *pebble.DB, produce producer, m
 	for _, name := range topo.allStores() {
 		t.stores[name] = &Store{name: name, t: t, prefix: dataPrefix(name, partition),
 			txn: map[string]change{}, rec: map[string]change{}}
+	}
+	for _, name := range topo.allStores() {
+		t.list = append(t.list, t.stores[name])
 	}
 	t.timers = t.stores[TimersStore]
 	t.ctx.t = t
@@ -212,7 +216,10 @@ func (t *task) fireTimers() {
 // the transaction's write set (sent to the changelogs by flushChangelog), timer changes to
 // the queue, outputs to their topics.
 func (t *task) commitRecord() {
-	for _, s := range t.stores {
+	for _, s := range t.list {
+		if len(s.rec) == 0 {
+			continue
+		}
 		for k, c := range s.rec {
 			c.origin = t.ctx.origin
 			s.txn[k] = c
@@ -240,7 +247,7 @@ func (t *task) commitRecord() {
 
 // discardRecord forgets everything the current call wrote.
 func (t *task) discardRecord() {
-	for _, s := range t.stores {
+	for _, s := range t.list {
 		clear(s.rec)
 	}
 	t.ctx.timerOps = t.ctx.timerOps[:0]
