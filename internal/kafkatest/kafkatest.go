@@ -75,7 +75,9 @@ func ReadCommitted(t testing.TB, brokers []string, topic string) []*kgo.Record {
 }
 
 // WaitConsumed waits until group has committed the end offset of every non-empty
-// partition of topic, and fails the test after timeout.
+// partition of topic, and fails the test after timeout. It is for topics written without
+// transactions: on a transactionally written topic a group's committed offset stops
+// before the trailing transaction marker, one short of the end.
 func WaitConsumed(t testing.TB, brokers []string, group, topic string, timeout time.Duration) {
 	t.Helper()
 	adm := newAdmin(t, brokers)
