@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,6 +61,9 @@ type Options struct {
 	LatencyRate int
 	// LatencyDuration is how long the latency phase feeds records. Default 10s.
 	LatencyDuration time.Duration
+	// Repetitions is how many times both throughput phases run, each on fresh topics;
+	// the rates reported are the medians. Default 3.
+	Repetitions int
 	// StateDir holds the stateful processor's Pebble database. Required.
 	StateDir string
 	// Progress receives one line per step. Default: discarded.
@@ -88,6 +92,9 @@ func (o *Options) setDefaults() {
 	if o.LatencyDuration <= 0 {
 		o.LatencyDuration = 10 * time.Second
 	}
+	if o.Repetitions <= 0 {
+		o.Repetitions = 3
+	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
@@ -101,13 +108,14 @@ type Result struct {
 	P50Ms          float64 `json:"p50_ms"`
 	P99Ms          float64 `json:"p99_ms"`
 
-	Records          int           `json:"records"`
-	RecordSize       int           `json:"record_size"`
-	Partitions       int32         `json:"partitions"`
-	CommitIntervalMs float64       `json:"commit_interval_ms"`
-	LatencySamples   int           `json:"latency_samples"`
-	PassthroughTime  time.Duration `json:"-"`
-	StatefulTime     time.Duration `json:"-"`
+	Records          int       `json:"records"`
+	RecordSize       int       `json:"record_size"`
+	Partitions       int32     `json:"partitions"`
+	CommitIntervalMs float64   `json:"commit_interval_ms"`
+	LatencySamples   int       `json:"latency_samples"`
+	Repetitions      int       `json:"repetitions"`
+	PassthroughRuns  []float64 `json:"passthrough_rps_runs"`
+	StatefulEOSRuns  []float64 `json:"stateful_eos_rps_runs"`
 }
 
 // Run performs both phases and the latency phase on fresh topics, and deletes them
@@ -122,7 +130,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
-	b := &bench{o: o, prefix: "bench-" + hex.EncodeToString(suffix) + ".",
+	prefix := "bench-" + hex.EncodeToString(suffix) + "."
+	b := &bench{o: o, prefix: prefix, base: prefix,
 		gen: loadgen.Generator{Accounts: o.Accounts, Size: o.RecordSize, IDPrefix: "bench-"}}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.ProducerLinger(5*time.Millisecond),
 		kgo.MaxBufferedRecords(100000))
@@ -134,44 +143,75 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	defer b.cleanup()
 
 	res := Result{Records: o.Records, RecordSize: o.RecordSize, Partitions: o.Partitions,
-		CommitIntervalMs: float64(o.CommitInterval) / float64(time.Millisecond)}
-	for _, t := range []string{b.t("pass.in"), b.t("pass.out"), b.t("ledger.postings"), b.t("totals.out")} {
-		if err := b.create(ctx, t); err != nil {
+		CommitIntervalMs: float64(o.CommitInterval) / float64(time.Millisecond), Repetitions: o.Repetitions}
+	base := b.prefix
+	var lat []time.Duration
+	for rep := 1; rep <= o.Repetitions; rep++ {
+		b.prefix = fmt.Sprintf("%sr%d.", base, rep)
+		last := rep == o.Repetitions
+		b.progress("repetition %d of %d", rep, o.Repetitions)
+		pass, stateful, l, err := b.repetition(ctx, last)
+		if err != nil {
 			return res, err
 		}
+		res.PassthroughRuns = append(res.PassthroughRuns, float64(o.Records)/pass.Seconds())
+		res.StatefulEOSRuns = append(res.StatefulEOSRuns, float64(o.Records)/stateful.Seconds())
+		if last {
+			lat = l
+		}
 	}
-
-	b.progress("preloading %d records of %d bytes into each input topic", o.Records, o.RecordSize)
-	if err := b.preload(ctx, b.t("pass.in")); err != nil {
-		return res, err
-	}
-	if err := b.preload(ctx, b.t("ledger.postings")); err != nil {
-		return res, err
-	}
-
-	b.progress("pass-through: consume → produce, no state, no transactions")
-	res.PassthroughTime, err = b.passthrough(ctx)
-	if err != nil {
-		return res, fmt.Errorf("pass-through: %w", err)
-	}
-	res.PassthroughRPS = float64(o.Records) / res.PassthroughTime.Seconds()
-	b.progress("pass-through: %d records in %v = %.0f records/s", o.Records, res.PassthroughTime.Round(time.Millisecond), res.PassthroughRPS)
-
-	b.progress("stateful exactly-once: the totals processor, commit interval %v", o.CommitInterval)
-	lat, statefulTime, err := b.stateful(ctx)
-	res.StatefulTime = statefulTime
-	if err != nil {
-		return res, fmt.Errorf("stateful: %w", err)
-	}
-	res.StatefulEOSRPS = float64(o.Records) / statefulTime.Seconds()
+	res.PassthroughRPS, res.StatefulEOSRPS = median(res.PassthroughRuns), median(res.StatefulEOSRuns)
 	res.Ratio = res.StatefulEOSRPS / res.PassthroughRPS
 	res.LatencySamples = len(lat)
 	res.P50Ms, res.P99Ms = percentileMs(lat, 0.50), percentileMs(lat, 0.99)
 	return res, nil
 }
 
+// repetition creates fresh topics, preloads them, runs both throughput phases and, if
+// latency is set, the latency phase.
+func (b *bench) repetition(ctx context.Context, latency bool) (pass, stateful time.Duration, lat []time.Duration, err error) {
+	for _, t := range []string{b.t("pass.in"), b.t("pass.out"), b.t("ledger.postings"), b.t("totals.out")} {
+		if err := b.create(ctx, t); err != nil {
+			return 0, 0, nil, err
+		}
+	}
+	b.progress("preloading %d records of %d bytes into each input topic", b.o.Records, b.o.RecordSize)
+	if err := b.preload(ctx, b.t("pass.in")); err != nil {
+		return 0, 0, nil, err
+	}
+	if err := b.preload(ctx, b.t("ledger.postings")); err != nil {
+		return 0, 0, nil, err
+	}
+
+	b.progress("pass-through: consume → produce, no state, no transactions")
+	if pass, err = b.passthrough(ctx); err != nil {
+		return 0, 0, nil, fmt.Errorf("pass-through: %w", err)
+	}
+	b.progress("pass-through: %d records in %v = %.0f records/s", b.o.Records, pass.Round(time.Millisecond),
+		float64(b.o.Records)/pass.Seconds())
+
+	b.progress("stateful exactly-once: the totals processor, commit interval %v", b.o.CommitInterval)
+	if lat, stateful, err = b.stateful(ctx, latency); err != nil {
+		return 0, 0, nil, fmt.Errorf("stateful: %w", err)
+	}
+	return pass, stateful, lat, nil
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
 type bench struct {
 	o      Options
+	base   string // prefix of every topic and group of the run
 	gen    loadgen.Generator
 	prefix string
 	cl     *kgo.Client
@@ -204,12 +244,22 @@ func (b *bench) cleanup() {
 	}
 	var mine []string
 	for name := range topics {
-		if len(name) > len(b.prefix) && name[:len(b.prefix)] == b.prefix {
+		if strings.HasPrefix(name, b.base) {
 			mine = append(mine, name)
 		}
 	}
 	_, _ = b.adm.DeleteTopics(ctx, mine...)
-	_, _ = b.adm.DeleteGroups(ctx, b.t("pass"), b.t("totals"))
+	groups, err := b.adm.ListGroups(ctx)
+	if err != nil {
+		return
+	}
+	var mineGroups []string
+	for _, g := range groups.Groups() {
+		if strings.HasPrefix(g, b.base) {
+			mineGroups = append(mineGroups, g)
+		}
+	}
+	_, _ = b.adm.DeleteGroups(ctx, mineGroups...)
 }
 
 // baseTime is the event time of the first record; event times advance 1ms per record,
@@ -288,7 +338,7 @@ func (b *bench) passthrough(ctx context.Context) (time.Duration, error) {
 
 // stateful drains the postings topic through the totals processor, then runs the
 // latency phase against the same running processor.
-func (b *bench) stateful(ctx context.Context) ([]time.Duration, time.Duration, error) {
+func (b *bench) stateful(ctx context.Context, latency bool) ([]time.Duration, time.Duration, error) {
 	reg := prometheus.NewRegistry()
 	proc, err := totals.New(totals.Config{App: b.t("totals"), Input: b.t("ledger.postings"), Output: b.t("totals.out")},
 		b.o.Brokers,
@@ -326,6 +376,9 @@ func (b *bench) stateful(ctx context.Context) ([]time.Duration, time.Duration, e
 	b.progress("stateful exactly-once: %d records in %v = %.0f records/s (%d transactions, %d aborted, %v ending them)",
 		b.o.Records, took.Round(time.Millisecond), float64(b.o.Records)/took.Seconds(), txns, aborts, txnTime.Round(time.Millisecond))
 
+	if !latency {
+		return nil, took, nil
+	}
 	lat, err := b.latency(gctx)
 	return lat, took, err
 }

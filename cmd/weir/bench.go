@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -112,6 +113,7 @@ The brokers come from --brokers, else WEIR_KAFKA_BROKERS (deploy/local/stack.env
 	f.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	f.BoolVar(&opts.embedded, "embedded", false, "use an in-process broker instead of --brokers")
 	f.IntVar(&opts.run.Records, "records", 500000, "records drained by each throughput phase")
+	f.IntVar(&opts.run.Repetitions, "repetitions", 3, "runs of both throughput phases, on fresh topics; rates are the medians")
 	f.IntVar(&opts.run.RecordSize, "record-size", 200, "bytes per record value")
 	f.Int32Var(&opts.run.Partitions, "partitions", 6, "partitions of the benchmark topics")
 	f.IntVar(&opts.run.Accounts, "accounts", 10000, "distinct record keys (accounts)")
@@ -119,6 +121,14 @@ The brokers come from --brokers, else WEIR_KAFKA_BROKERS (deploy/local/stack.env
 	f.IntVar(&opts.run.LatencyRate, "latency-rate", 2000, "records per second fed in the latency phase")
 	f.DurationVar(&opts.run.LatencyDuration, "latency-duration", 10*time.Second, "length of the latency phase")
 	return cmd
+}
+
+func rates(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.0f", x)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func printBenchRuntime(out io.Writer, r streambench.Result) error {
@@ -130,10 +140,10 @@ func printBenchRuntime(out io.Writer, r streambench.Result) error {
 		}
 		return "NOT met"
 	}
-	fmt.Fprintf(out, "\n%d records of %d bytes, %d partitions, commit interval %vms\n",
-		r.Records, r.RecordSize, r.Partitions, r.CommitIntervalMs)
-	fmt.Fprintf(out, "  pass-through          %10.0f records/s  (%v)\n", r.PassthroughRPS, r.PassthroughTime.Round(time.Millisecond))
-	fmt.Fprintf(out, "  stateful exactly-once %10.0f records/s  (%v)\n", r.StatefulEOSRPS, r.StatefulTime.Round(time.Millisecond))
+	fmt.Fprintf(out, "\n%d records of %d bytes, %d partitions, commit interval %vms; median of %d repetitions\n",
+		r.Records, r.RecordSize, r.Partitions, r.CommitIntervalMs, r.Repetitions)
+	fmt.Fprintf(out, "  pass-through          %10.0f records/s  (runs: %s)\n", r.PassthroughRPS, rates(r.PassthroughRuns))
+	fmt.Fprintf(out, "  stateful exactly-once %10.0f records/s  (runs: %s)\n", r.StatefulEOSRPS, rates(r.StatefulEOSRuns))
 	fmt.Fprintf(out, "  ratio                 %10.2f   goal ≥ 0.40: %s\n", r.Ratio, verdict(goalRatio))
 	fmt.Fprintf(out, "  latency p50 / p99     %7.1f / %.1f ms over %d records   goal p99 < %vms: %s\n",
 		r.P50Ms, r.P99Ms, r.LatencySamples, 2*r.CommitIntervalMs, verdict(goalP99))
