@@ -15,6 +15,10 @@ import (
 // restoreBatch bounds the changelog records staged in one Pebble batch during restore.
 const restoreBatch = 10000
 
+// restoreReportEvery is how long a restore may go without reading a record before it
+// logs where it waits.
+const restoreReportEvery = 10 * time.Second
+
 // restore brings every store of t up to the end of its changelog partition: it replays,
 // from the task's checkpoint to the last stable offset, what the local database does not
 // hold yet. A changelog record with a null value deletes the key.
@@ -87,9 +91,18 @@ func (r *Runtime) restoreStore(ctx context.Context, partition int32, store strin
 		return nil
 	}
 	for next < end {
-		fs := cl.PollFetches(ctx)
+		// A bounded poll, so that a restore that makes no progress says so in the log
+		// instead of waiting in silence.
+		pctx, cancel := context.WithTimeout(ctx, restoreReportEvery)
+		fs := cl.PollFetches(pctx)
+		cancel()
 		if err := ctx.Err(); err != nil {
 			return n, err
+		}
+		if fs.NumRecords() == 0 && pctx.Err() != nil {
+			r.log.Warn("restore is waiting for the changelog", "topic", topic, "partition", partition,
+				"at", next, "until", end)
+			continue
 		}
 		var ferr error
 		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
