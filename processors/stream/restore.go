@@ -53,6 +53,17 @@ func (r *Runtime) restoreStore(ctx context.Context, partition int32, store strin
 	if err != nil {
 		return 0, fmt.Errorf("start offset: %w", err)
 	}
+	if from > end {
+		// The local state holds writes the changelog does not: the topic was recreated,
+		// or the broker lost its tail (an embedded broker after a crash, an unclean
+		// leader election). The changelog is the truth: start over from it.
+		r.log.Warn("local state is ahead of its changelog; rebuilding it from the changelog",
+			"store", store, "partition", partition, "checkpoint", from, "changelog_end", end)
+		if err := r.wipe(store, partition); err != nil {
+			return 0, err
+		}
+		from = 0
+	}
 	from = max(from, logStart)
 	if from >= end {
 		return 0, nil
@@ -197,6 +208,23 @@ func (r *Runtime) ensureTopics(ctx context.Context) (int32, error) {
 }
 
 func isTopicExists(err error) bool { return errors.Is(err, kerr.TopicAlreadyExists) }
+
+// wipe deletes one store's local data and checkpoint for one partition.
+func (r *Runtime) wipe(store string, partition int32) error {
+	prefix := dataPrefix(store, partition)
+	b := r.db.NewBatch()
+	defer b.Close()
+	if err := b.DeleteRange(prefix, prefixEnd(prefix), nil); err != nil {
+		return fmt.Errorf("wipe %s/%d: %w", store, partition, err)
+	}
+	if err := b.Delete(checkpointKey(store, partition), nil); err != nil {
+		return fmt.Errorf("wipe %s/%d: %w", store, partition, err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("wipe %s/%d: %w", store, partition, err)
+	}
+	return nil
+}
 
 // offsetOf lists one partition's offset, retrying while a topic just created is not yet
 // known to every broker. It gives up after about ten seconds.
