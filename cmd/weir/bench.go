@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -35,6 +36,9 @@ type benchRuntimeOptions struct {
 	// cpuProfile is --cpuprofile: write a CPU profile of the run to this file.
 	// Default "" (none).
 	cpuProfile string
+	// memProfile is --memprofile: write an allocation profile of the run to this file.
+	// Default "" (none).
+	memProfile string
 	// run holds the benchmark's own knobs; zero fields take streambench's defaults.
 	run streambench.Options
 }
@@ -101,9 +105,22 @@ The brokers come from --brokers, else WEIR_KAFKA_BROKERS (deploy/local/stack.env
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if opts.memProfile != "" {
+				runtime.MemProfileRate = 64 << 10
+			}
 			res, err := streambench.Run(ctx, o)
 			if err != nil {
 				return err
+			}
+			if opts.memProfile != "" {
+				f, err := os.Create(opts.memProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+					return err
+				}
 			}
 			return printBenchRuntime(out, res)
 		},
@@ -111,6 +128,7 @@ The brokers come from --brokers, else WEIR_KAFKA_BROKERS (deploy/local/stack.env
 	f := cmd.Flags()
 	config.AddFlags(f, config.FlagBrokers)
 	f.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	f.StringVar(&opts.memProfile, "memprofile", "", "write an allocation profile of the run to this file")
 	f.BoolVar(&opts.embedded, "embedded", false, "use an in-process broker instead of --brokers")
 	f.IntVar(&opts.run.Records, "records", 500000, "records drained by each throughput phase")
 	f.IntVar(&opts.run.Repetitions, "repetitions", 3, "runs of both throughput phases, on fresh topics; rates are the medians")

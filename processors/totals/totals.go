@@ -22,6 +22,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -101,12 +102,16 @@ type handler struct {
 
 // Process adds a posting to its open windows.
 func (h *handler) Process(ctx *stream.Context, rec *kgo.Record) error {
-	var p ledgerv1.Posting
-	if err := codec.Unmarshal(rec.Value, &p); err != nil {
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	p := &sc.posting
+	if err := codec.Unmarshal(rec.Value, p); err != nil {
 		return fmt.Errorf("decode posting: %w", err)
 	}
-	amount, err := validate(&p)
-	if err != nil {
+	if err := validate(p); err != nil {
+		return err
+	}
+	if err := sc.parseAmount(p.GetAmount().GetValue()); err != nil {
 		return err
 	}
 	at := p.GetMeta().GetEventTime().AsTime()
@@ -120,18 +125,20 @@ func (h *handler) Process(ctx *stream.Context, rec *kgo.Record) error {
 	}
 	watermark := ctx.Watermark()
 	added := 0
-	for _, w := range h.spec.Assign(at) {
+	sc.windows = h.spec.AppendAssign(sc.windows[:0], at)
+	for _, w := range sc.windows {
 		if !watermark.IsZero() && h.spec.Closed(w, watermark) {
 			continue
 		}
-		key := stateKey(p.GetAccountId(), p.GetAmount().GetAsset(), w.Start)
-		acc, found, err := load(store, key)
+		sc.key = appendStateKey(sc.key[:0], p.GetAccountId(), p.GetAmount().GetAsset(), w.Start)
+		acc := &sc.acc
+		found, err := acc.load(store, sc.key)
 		if err != nil {
 			return err
 		}
 		if !found {
-			acc = accumulator{decimals: p.GetAmount().GetDecimals(), debit: new(big.Int), credit: new(big.Int)}
-			if err := ctx.Schedule(h.spec.Closes(w), key); err != nil {
+			acc.reset(p.GetAmount().GetDecimals())
+			if err := ctx.Schedule(h.spec.Closes(w), sc.key); err != nil {
 				return err
 			}
 		} else if acc.decimals != p.GetAmount().GetDecimals() {
@@ -139,12 +146,13 @@ func (h *handler) Process(ctx *stream.Context, rec *kgo.Record) error {
 				p.GetAmount().GetAsset(), p.GetAmount().GetDecimals(), acc.decimals)
 		}
 		if p.GetDirection() == ledgerv1.Direction_DIRECTION_DEBIT {
-			acc.debit.Add(acc.debit, amount)
+			acc.debit.Add(&acc.debit, &sc.amount)
 		} else {
-			acc.credit.Add(acc.credit, amount)
+			acc.credit.Add(&acc.credit, &sc.amount)
 		}
 		acc.postings++
-		if err := store.Put(key, acc.encode()); err != nil {
+		sc.val = acc.appendEncoded(sc.val[:0])
+		if err := store.Put(sc.key, sc.val); err != nil { // Put copies key and value
 			return err
 		}
 		added++
@@ -156,13 +164,41 @@ func (h *handler) Process(ctx *stream.Context, rec *kgo.Record) error {
 	return nil
 }
 
+// scratch is the reusable memory of one Process call: the handler runs for many tasks at
+// once, so each call takes its own from scratchPool. Nothing in it outlives the call.
+type scratch struct {
+	posting ledgerv1.Posting
+	amount  big.Int
+	acc     accumulator
+	windows []window.Window
+	key     []byte
+	val     []byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// parseAmount sets sc.amount to a validated amount (canonical decimal digits).
+func (sc *scratch) parseAmount(s string) error {
+	if len(s) <= 19 { // fits in a uint64: skip math/big's general parser
+		if u, err := strconv.ParseUint(s, 10, 64); err == nil {
+			sc.amount.SetUint64(u)
+			return nil
+		}
+	}
+	if _, ok := sc.amount.SetString(s, 10); !ok {
+		return fmt.Errorf("amount %q is not a decimal number", s)
+	}
+	return nil
+}
+
 // OnTimer emits a closed window's totals and forgets it.
 func (h *handler) OnTimer(ctx *stream.Context, _ time.Time, key []byte) error {
 	store, err := ctx.Store(windowsStore)
 	if err != nil {
 		return err
 	}
-	acc, found, err := load(store, key)
+	var acc accumulator
+	found, err := acc.load(store, key)
 	if err != nil || !found {
 		return err
 	}
@@ -195,32 +231,18 @@ func (h *handler) OnTimer(ctx *stream.Context, _ time.Time, key []byte) error {
 // validate checks what the codec's schema rules leave to the processor: the codec has
 // already checked Meta, the amount (canonical decimal base units within uint256), the
 // asset and that required fields are set.
-func validate(p *ledgerv1.Posting) (*big.Int, error) {
+func validate(p *ledgerv1.Posting) error {
 	switch {
 	case len(p.GetAccountId()) > maxAccountIDLength:
-		return nil, fmt.Errorf("account id: %d bytes, want at most %d", len(p.GetAccountId()), maxAccountIDLength)
+		return fmt.Errorf("account id: %d bytes, want at most %d", len(p.GetAccountId()), maxAccountIDLength)
 	case strings.IndexByte(p.GetAccountId(), 0) >= 0:
-		return nil, errors.New("account id contains a NUL byte")
+		return errors.New("account id contains a NUL byte")
 	case strings.IndexByte(p.GetAmount().GetAsset(), 0) >= 0:
-		return nil, errors.New("asset contains a NUL byte")
+		return errors.New("asset contains a NUL byte")
 	case p.GetDirection() != ledgerv1.Direction_DIRECTION_DEBIT && p.GetDirection() != ledgerv1.Direction_DIRECTION_CREDIT:
-		return nil, fmt.Errorf("direction %v: want DEBIT or CREDIT", p.GetDirection())
+		return fmt.Errorf("direction %v: want DEBIT or CREDIT", p.GetDirection())
 	}
-	return parseAmount(p.GetAmount().GetValue())
-}
-
-// parseAmount converts a validated amount (canonical decimal digits) to an integer.
-func parseAmount(s string) (*big.Int, error) {
-	if len(s) <= 19 { // fits in a uint64: skip math/big's general parser
-		if u, err := strconv.ParseUint(s, 10, 64); err == nil {
-			return new(big.Int).SetUint64(u), nil
-		}
-	}
-	v, ok := new(big.Int).SetString(s, 10)
-	if !ok {
-		return nil, fmt.Errorf("amount %q is not a decimal number", s)
-	}
-	return v, nil
+	return nil
 }
 
 // accumulator is one open window's running totals. It is stored as
@@ -229,55 +251,63 @@ func parseAmount(s string) (*big.Int, error) {
 type accumulator struct {
 	decimals      uint32
 	postings      uint64
-	debit, credit *big.Int
+	debit, credit big.Int
 }
 
-func (a accumulator) encode() []byte {
-	d, c := a.debit.Bytes(), a.credit.Bytes()
-	b := make([]byte, 0, 14+len(d)+len(c))
+func (a *accumulator) reset(decimals uint32) {
+	a.decimals, a.postings = decimals, 0
+	a.debit.SetUint64(0)
+	a.credit.SetUint64(0)
+}
+
+func (a *accumulator) appendEncoded(b []byte) []byte {
 	b = binary.BigEndian.AppendUint32(b, a.decimals)
 	b = binary.BigEndian.AppendUint64(b, a.postings)
-	b = append(b, byte(len(d)))
-	b = append(b, d...)
-	b = append(b, byte(len(c)))
-	return append(b, c...)
+	b = appendInt(b, &a.debit)
+	return appendInt(b, &a.credit)
+}
+
+func appendInt(b []byte, x *big.Int) []byte {
+	n := (x.BitLen() + 7) / 8
+	b = append(b, byte(n))
+	start := len(b)
+	b = append(b, make([]byte, n)...)
+	x.FillBytes(b[start:])
+	return b
 }
 
 var errMalformedWindow = errors.New("stored window: malformed")
 
-func decodeAccumulator(b []byte) (accumulator, error) {
-	bad := errMalformedWindow
+func (a *accumulator) decode(b []byte) error {
 	if len(b) < 14 {
-		return accumulator{}, bad
+		return errMalformedWindow
 	}
-	a := accumulator{decimals: binary.BigEndian.Uint32(b), postings: binary.BigEndian.Uint64(b[4:])}
+	a.decimals, a.postings = binary.BigEndian.Uint32(b), binary.BigEndian.Uint64(b[4:])
 	b = b[12:]
 	n := int(b[0])
 	if len(b) < 1+n+1 {
-		return accumulator{}, bad
+		return errMalformedWindow
 	}
-	a.debit = new(big.Int).SetBytes(b[1 : 1+n])
+	a.debit.SetBytes(b[1 : 1+n])
 	b = b[1+n:]
-	m := int(b[0])
-	if len(b) != 1+m {
-		return accumulator{}, bad
+	if len(b) != 1+int(b[0]) {
+		return errMalformedWindow
 	}
-	a.credit = new(big.Int).SetBytes(b[1:])
-	return a, nil
+	a.credit.SetBytes(b[1:])
+	return nil
 }
 
-func load(store *stream.Store, key []byte) (accumulator, bool, error) {
+// load reads the window stored under key into a, reporting whether there was one.
+func (a *accumulator) load(store *stream.Store, key []byte) (bool, error) {
 	b, ok, err := store.Get(key)
 	if err != nil || !ok {
-		return accumulator{}, false, err
+		return false, err
 	}
-	a, err := decodeAccumulator(b)
-	return a, err == nil, err
+	return true, a.decode(b)
 }
 
-// stateKey is account 0x00 asset 0x00 windowStart(8, big endian unix nanos).
-func stateKey(account, asset string, start time.Time) []byte {
-	b := make([]byte, 0, len(account)+len(asset)+10)
+// appendStateKey appends account 0x00 asset 0x00 windowStart(8, big endian unix nanos).
+func appendStateKey(b []byte, account, asset string, start time.Time) []byte {
 	b = append(b, account...)
 	b = append(b, 0)
 	b = append(b, asset...)

@@ -71,19 +71,22 @@ func (s Spec) Validate() error {
 
 // Assign returns the windows t falls in, oldest first. For a sliding Spec it is the one
 // window (t-size, t], represented as [t-size+1ns, t+1ns).
-func (s Spec) Assign(t time.Time) []Window {
+func (s Spec) Assign(t time.Time) []Window { return s.AppendAssign(nil, t) }
+
+// AppendAssign appends the windows t falls in to dst, oldest first, and returns the
+// extended slice: Assign without an allocation when dst has room.
+func (s Spec) AppendAssign(dst []Window, t time.Time) []Window {
 	if s.sliding {
 		end := t.Add(time.Nanosecond)
-		return []Window{{Start: end.Add(-s.size).UTC(), End: end.UTC()}}
+		return append(dst, Window{Start: end.Add(-s.size).UTC(), End: end.UTC()})
 	}
 	n := t.UnixNano()
 	adv := s.advance.Nanoseconds()
 	last := n - mod(n, adv) // start of the newest window containing t
-	var ws []Window
 	for start := last - s.size.Nanoseconds() + adv; start <= last; start += adv {
-		ws = append(ws, Window{Start: time.Unix(0, start).UTC(), End: time.Unix(0, start+s.size.Nanoseconds()).UTC()})
+		dst = append(dst, Window{Start: time.Unix(0, start).UTC(), End: time.Unix(0, start+s.size.Nanoseconds()).UTC()})
 	}
-	return ws
+	return dst
 }
 
 // Covering reports whether a sliding window ending at end (as returned by Assign for a
