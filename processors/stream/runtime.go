@@ -170,6 +170,7 @@ func (r *Runtime) session(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(r.onAssigned),
 		kgo.OnPartitionsRevoked(r.onRevoked),
 		kgo.OnPartitionsLost(r.onRevoked),
+		kgo.WithLogger(kgoLogger{r.log.With("client", "session")}),
 	)...)
 	if err != nil {
 		return fmt.Errorf("session: %w", err)

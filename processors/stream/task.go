@@ -271,12 +271,17 @@ func (t *task) deadLetter(rec *kgo.Record, cause error) {
 		kgo.RecordHeader{Key: HeaderOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
 		kgo.RecordHeader{Key: HeaderApp, Value: []byte(t.topo.App)},
 	)
+	// The dead-letter record is stamped with the time it was dead-lettered, not the
+	// source record's time: a poison record met while reprocessing old data would
+	// otherwise be past the DLQ's retention the moment it is written.
+	headers = append(headers, kgo.RecordHeader{Key: HeaderTimestamp,
+		Value: strconv.AppendInt(nil, rec.Timestamp.UnixMilli(), 10)})
 	t.produce(&kgo.Record{
 		Topic:     DLQTopic(rec.Topic),
 		Key:       rec.Key,
 		Value:     rec.Value,
 		Headers:   headers,
-		Timestamp: rec.Timestamp,
+		Timestamp: time.Now(),
 	}, nil)
 }
 
@@ -291,7 +296,7 @@ func (t *task) deadLetterTimer(at time.Time, key []byte, cause error) {
 			{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(t.partition), 10)},
 			{Key: HeaderApp, Value: []byte(t.topo.App)},
 		},
-		Timestamp: at,
+		Timestamp: time.Now(),
 	}, nil)
 }
 

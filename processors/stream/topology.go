@@ -22,6 +22,7 @@ const (
 	HeaderTopic     = "weir.source.topic"
 	HeaderPartition = "weir.source.partition"
 	HeaderOffset    = "weir.source.offset"
+	HeaderTimestamp = "weir.source.timestamp" // the source record's timestamp, Unix milliseconds
 	HeaderApp       = "weir.app"
 )
 
