@@ -14,6 +14,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // shutdownTimeout bounds how long Run spends ending the open transaction and leaving the
@@ -151,7 +152,14 @@ func (r *Runtime) session(ctx context.Context) error {
 	r.fatal = nil
 	r.mu.Unlock()
 	var err error
-	r.sess, err = kgo.NewGroupTransactSession(append(append([]kgo.Opt{}, r.o.kafkaOpts...),
+	var pin []kgo.Opt
+	if !r.o.transactionsV2 {
+		// Kafka 3.9's protocol versions: transactions as in KIP-98/KIP-447, without the
+		// per-transaction epoch bump of KIP-890 ("transactions v2"). See
+		// WithTransactionsV2 for why.
+		pin = append(pin, kgo.MaxVersions(kversion.V3_9_0()))
+	}
+	r.sess, err = kgo.NewGroupTransactSession(append(append(pin, r.o.kafkaOpts...),
 		kgo.SeedBrokers(r.brokers...),
 		kgo.ConsumerGroup(r.topo.App),
 		kgo.ConsumeTopics(r.topo.Inputs...),
