@@ -11,7 +11,8 @@
 //     partition per task; on assignment a task restores its stores from the changelog,
 //     starting at the offset its local checkpoint says it already holds;
 //   - exactly-once: outputs, changelog writes and the consumed offsets of one cycle are
-//     committed in one Kafka transaction (franz-go's GroupTransactSession, KIP-447).
+//     committed in one Kafka transaction (franz-go's GroupTransactSession, KIP-447;
+//     Kafka 3.9's protocol versions unless WithTransactionsV2).
 //     Store writes are buffered in memory and reach Pebble only after the transaction
 //     commits, so local state never holds a write of an aborted transaction. The
 //     changelog gets the last value of each key written in the transaction, once, stamped
