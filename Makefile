@@ -15,7 +15,7 @@ GO ?= go
 GOTEST_FLAGS ?= -race -timeout 45m
 BUF := $(GO) tool -modfile=internal/tools/go.mod buf
 
-.PHONY: test unit gen check-gen breaking build up down vet
+.PHONY: test unit gen check-gen breaking build up down vet contracts
 
 build:
 	$(GO) build -o bin/weir ./cmd/weir
@@ -37,6 +37,9 @@ check-gen:
 
 breaking:
 	bash schemas/breaking.sh
+
+contracts:
+	bash ingest/ethereum/contracts/build.sh
 
 unit:
 	$(GO) test $(GOTEST_FLAGS) ./...
