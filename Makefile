@@ -7,6 +7,7 @@
 #   make gen         regenerate schemas/ Go code from the .proto files
 #   make check-gen   fail if the committed generated code is stale
 #   make breaking    fail if schemas/ breaks an existing message (buf breaking)
+#   make contracts   recompile the test token contracts (npm solc) and their Go bindings
 #   make build       build bin/weir
 #   make up / down   start / stop the local real stack
 
