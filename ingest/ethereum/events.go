@@ -92,7 +92,6 @@ func (c *Converter) Convert(ctx context.Context, b *types.Block, receipts []*typ
 		Meta: meta(blockID), ChainId: c.ChainID, Number: b.NumberU64(), Hash: blockHash,
 		ParentHash: hexHash(b.ParentHash()), Timestamp: at, GasLimit: b.GasLimit(), GasUsed: b.GasUsed(),
 		FeeRecipient: hexAddr(b.Coinbase()), TransactionCount: uint32(len(b.Transactions())),
-		Status: conf.Status, Confirmations: conf.Confirmations,
 		BlobGasUsed: b.BlobGasUsed(), ExcessBlobGas: b.ExcessBlobGas(),
 	}}
 	if bf := b.BaseFee(); bf != nil {
@@ -178,7 +177,57 @@ func (c *Converter) Convert(ctx context.Context, b *types.Block, receipts []*typ
 			}
 		}
 	}
+	ev.SetConfirmation(conf)
 	return ev, nil
+}
+
+// SetConfirmation stamps every event of the block with conf: the indexer converts blocks
+// ahead of time and stamps them with the confirmation they have when they are emitted.
+func (ev *BlockEvents) SetConfirmation(conf Confirmation) {
+	ev.Block.Status, ev.Block.Confirmations = conf.Status, conf.Confirmations
+	for _, e := range ev.Transactions {
+		e.Confirmation = conf.Status
+	}
+	for _, e := range ev.Receipts {
+		e.Confirmation = conf.Status
+	}
+	for _, e := range ev.Logs {
+		e.Confirmation = conf.Status
+	}
+	for _, e := range ev.Transfers {
+		e.Confirmation = conf.Status
+	}
+	for _, e := range ev.Approvals {
+		e.Confirmation = conf.Status
+	}
+}
+
+// Len is the number of events of the block.
+func (ev *BlockEvents) Len() int {
+	return 1 + len(ev.Transactions) + len(ev.Receipts) + len(ev.Logs) + len(ev.Transfers) + len(ev.Approvals)
+}
+
+// EventIDs returns the Meta.event_id of every event of the block, the block's own first:
+// what a Retraction of the block lists.
+func (ev *BlockEvents) EventIDs() []string {
+	ids := make([]string, 0, ev.Len())
+	ids = append(ids, ev.Block.GetMeta().GetEventId())
+	for _, e := range ev.Transactions {
+		ids = append(ids, e.GetMeta().GetEventId())
+	}
+	for _, e := range ev.Receipts {
+		ids = append(ids, e.GetMeta().GetEventId())
+	}
+	for _, e := range ev.Logs {
+		ids = append(ids, e.GetMeta().GetEventId())
+	}
+	for _, e := range ev.Transfers {
+		ids = append(ids, e.GetMeta().GetEventId())
+	}
+	for _, e := range ev.Approvals {
+		ids = append(ids, e.GetMeta().GetEventId())
+	}
+	return ids
 }
 
 func (c *Converter) convertLog(ctx context.Context, ev *BlockEvents, l *types.Log, meta func(string) *commonv1.Meta,

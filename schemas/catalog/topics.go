@@ -58,6 +58,9 @@ func All() []Topic {
 		{Name: "chain.finality", Key: "chain id", Value: "weir.chain.v1.FinalityMarker",
 			Partitions: single, Compacted: true, DLQ: true,
 			Doc: "ingest → every chain consumer: the latest safe/finalized block per chain"},
+		{Name: "chain.checkpoints", Key: "indexer id", Value: "weir.chain.v1.IngestCheckpoint",
+			Partitions: single, Compacted: true,
+			Doc: "ingest → ingest: each indexer's position, written in the transaction of its records"},
 
 		// Payments (gateway/).
 		{Name: "payments.intents", Key: "merchant id", Value: "weir.payments.v1.IntentTransition",

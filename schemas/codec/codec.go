@@ -72,6 +72,7 @@ var events = []Event{
 	(*chainv1.Approval)(nil),
 	(*chainv1.Retraction)(nil),
 	(*chainv1.FinalityMarker)(nil),
+	(*chainv1.IngestCheckpoint)(nil),
 	(*paymentsv1.IntentTransition)(nil),
 	(*paymentsv1.WebhookDelivery)(nil),
 	(*signerv1.SigningRequest)(nil),

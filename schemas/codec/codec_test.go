@@ -77,6 +77,7 @@ func validTransaction() *chainv1.Transaction {
 		EffectiveGasPrice: "12000000000",
 		Fee:               eth("252000000000000"),
 		Status:            chainv1.TransactionStatus_TRANSACTION_STATUS_SUCCEEDED,
+		Confirmation:      chainv1.ConfirmationStatus_CONFIRMATION_STATUS_LATEST,
 	}
 }
 

@@ -226,6 +226,107 @@ func (x *FinalityMarker) GetStatus() ConfirmationStatus {
 	return ConfirmationStatus_CONFIRMATION_STATUS_UNSPECIFIED
 }
 
+// IngestCheckpoint is an indexer's position on one chain: the blocks it has emitted as
+// canonical most recently, newest last. The indexer writes it in the same Kafka
+// transaction as the events of those blocks, so the position and the records can never
+// disagree: a restart resumes after canonical's last block, and compares the saved hashes
+// with the node's chain to retract blocks that were reorganised away while it was down.
+//
+// Topic chain.checkpoints, keyed by indexer id ("<name>/<chain id>"), compacted: only the
+// latest checkpoint per indexer matters. It is the indexer's state, not an event for
+// consumers. Meta.event_id = eventid.New("weir.chain.v1.IngestCheckpoint", indexer,
+// head hash).
+type IngestCheckpoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// meta identifies the checkpoint.
+	Meta *v1.Meta `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// indexer is the indexer id, the record key. Required.
+	Indexer string `protobuf:"bytes,2,opt,name=indexer,proto3" json:"indexer,omitempty"`
+	// chain_id is the EIP-155 chain id. Required.
+	ChainId uint64 `protobuf:"varint,3,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
+	// canonical are the most recent blocks emitted as canonical, consecutive, oldest first;
+	// the last one is the indexer's position. At least one.
+	Canonical []*BlockRef `protobuf:"bytes,4,rep,name=canonical,proto3" json:"canonical,omitempty"`
+	// finalized is the highest block announced FINALIZED on chain.finality (0 when none).
+	Finalized uint64 `protobuf:"varint,5,opt,name=finalized,proto3" json:"finalized,omitempty"`
+	// safe is the highest block announced SAFE on chain.finality (0 when none).
+	Safe          uint64 `protobuf:"varint,6,opt,name=safe,proto3" json:"safe,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IngestCheckpoint) Reset() {
+	*x = IngestCheckpoint{}
+	mi := &file_weir_chain_v1_reorg_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IngestCheckpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IngestCheckpoint) ProtoMessage() {}
+
+func (x *IngestCheckpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_chain_v1_reorg_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IngestCheckpoint.ProtoReflect.Descriptor instead.
+func (*IngestCheckpoint) Descriptor() ([]byte, []int) {
+	return file_weir_chain_v1_reorg_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *IngestCheckpoint) GetMeta() *v1.Meta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *IngestCheckpoint) GetIndexer() string {
+	if x != nil {
+		return x.Indexer
+	}
+	return ""
+}
+
+func (x *IngestCheckpoint) GetChainId() uint64 {
+	if x != nil {
+		return x.ChainId
+	}
+	return 0
+}
+
+func (x *IngestCheckpoint) GetCanonical() []*BlockRef {
+	if x != nil {
+		return x.Canonical
+	}
+	return nil
+}
+
+func (x *IngestCheckpoint) GetFinalized() uint64 {
+	if x != nil {
+		return x.Finalized
+	}
+	return 0
+}
+
+func (x *IngestCheckpoint) GetSafe() uint64 {
+	if x != nil {
+		return x.Safe
+	}
+	return 0
+}
+
 var File_weir_chain_v1_reorg_proto protoreflect.FileDescriptor
 
 const file_weir_chain_v1_reorg_proto_rawDesc = "" +
@@ -246,7 +347,14 @@ const file_weir_chain_v1_reorg_proto_rawDesc = "" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12\x1f\n" +
 	"\bchain_id\x18\x02 \x01(\x04B\x04\x98\xb5\x18\x01R\achainId\x123\n" +
 	"\x05block\x18\x03 \x01(\v2\x17.weir.chain.v1.BlockRefB\x04\x98\xb5\x18\x01R\x05block\x12?\n" +
-	"\x06status\x18\x04 \x01(\x0e2!.weir.chain.v1.ConfirmationStatusB\x04\x98\xb5\x18\x01R\x06statusB:Z8github.com/weirhq/weir/schemas/gen/weir/chain/v1;chainv1b\x06proto3"
+	"\x06status\x18\x04 \x01(\x0e2!.weir.chain.v1.ConfirmationStatusB\x04\x98\xb5\x18\x01R\x06status\"\xec\x01\n" +
+	"\x10IngestCheckpoint\x12.\n" +
+	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12\x1e\n" +
+	"\aindexer\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\aindexer\x12\x1f\n" +
+	"\bchain_id\x18\x03 \x01(\x04B\x04\x98\xb5\x18\x01R\achainId\x125\n" +
+	"\tcanonical\x18\x04 \x03(\v2\x17.weir.chain.v1.BlockRefR\tcanonical\x12\x1c\n" +
+	"\tfinalized\x18\x05 \x01(\x04R\tfinalized\x12\x12\n" +
+	"\x04safe\x18\x06 \x01(\x04R\x04safeB:Z8github.com/weirhq/weir/schemas/gen/weir/chain/v1;chainv1b\x06proto3"
 
 var (
 	file_weir_chain_v1_reorg_proto_rawDescOnce sync.Once
@@ -260,26 +368,29 @@ func file_weir_chain_v1_reorg_proto_rawDescGZIP() []byte {
 	return file_weir_chain_v1_reorg_proto_rawDescData
 }
 
-var file_weir_chain_v1_reorg_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_weir_chain_v1_reorg_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_weir_chain_v1_reorg_proto_goTypes = []any{
-	(*Retraction)(nil),      // 0: weir.chain.v1.Retraction
-	(*FinalityMarker)(nil),  // 1: weir.chain.v1.FinalityMarker
-	(*v1.Meta)(nil),         // 2: weir.common.v1.Meta
-	(*BlockRef)(nil),        // 3: weir.chain.v1.BlockRef
-	(ConfirmationStatus)(0), // 4: weir.chain.v1.ConfirmationStatus
+	(*Retraction)(nil),       // 0: weir.chain.v1.Retraction
+	(*FinalityMarker)(nil),   // 1: weir.chain.v1.FinalityMarker
+	(*IngestCheckpoint)(nil), // 2: weir.chain.v1.IngestCheckpoint
+	(*v1.Meta)(nil),          // 3: weir.common.v1.Meta
+	(*BlockRef)(nil),         // 4: weir.chain.v1.BlockRef
+	(ConfirmationStatus)(0),  // 5: weir.chain.v1.ConfirmationStatus
 }
 var file_weir_chain_v1_reorg_proto_depIdxs = []int32{
-	2, // 0: weir.chain.v1.Retraction.meta:type_name -> weir.common.v1.Meta
-	3, // 1: weir.chain.v1.Retraction.orphaned_block:type_name -> weir.chain.v1.BlockRef
-	3, // 2: weir.chain.v1.Retraction.replaced_by:type_name -> weir.chain.v1.BlockRef
-	2, // 3: weir.chain.v1.FinalityMarker.meta:type_name -> weir.common.v1.Meta
-	3, // 4: weir.chain.v1.FinalityMarker.block:type_name -> weir.chain.v1.BlockRef
-	4, // 5: weir.chain.v1.FinalityMarker.status:type_name -> weir.chain.v1.ConfirmationStatus
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	3, // 0: weir.chain.v1.Retraction.meta:type_name -> weir.common.v1.Meta
+	4, // 1: weir.chain.v1.Retraction.orphaned_block:type_name -> weir.chain.v1.BlockRef
+	4, // 2: weir.chain.v1.Retraction.replaced_by:type_name -> weir.chain.v1.BlockRef
+	3, // 3: weir.chain.v1.FinalityMarker.meta:type_name -> weir.common.v1.Meta
+	4, // 4: weir.chain.v1.FinalityMarker.block:type_name -> weir.chain.v1.BlockRef
+	5, // 5: weir.chain.v1.FinalityMarker.status:type_name -> weir.chain.v1.ConfirmationStatus
+	3, // 6: weir.chain.v1.IngestCheckpoint.meta:type_name -> weir.common.v1.Meta
+	4, // 7: weir.chain.v1.IngestCheckpoint.canonical:type_name -> weir.chain.v1.BlockRef
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_weir_chain_v1_reorg_proto_init() }
@@ -294,7 +405,7 @@ func file_weir_chain_v1_reorg_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weir_chain_v1_reorg_proto_rawDesc), len(file_weir_chain_v1_reorg_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -132,7 +132,10 @@ type Transaction struct {
 	// input_size is the length of the call data in bytes.
 	InputSize uint32 `protobuf:"varint,20,opt,name=input_size,json=inputSize,proto3" json:"input_size,omitempty"`
 	// status is the receipt status. Required.
-	Status        TransactionStatus `protobuf:"varint,21,opt,name=status,proto3,enum=weir.chain.v1.TransactionStatus" json:"status,omitempty"`
+	Status TransactionStatus `protobuf:"varint,21,opt,name=status,proto3,enum=weir.chain.v1.TransactionStatus" json:"status,omitempty"`
+	// confirmation is the confirmation status of the including block when this record was
+	// emitted (see Block.status). Required.
+	Confirmation  ConfirmationStatus `protobuf:"varint,22,opt,name=confirmation,proto3,enum=weir.chain.v1.ConfirmationStatus" json:"confirmation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -314,6 +317,13 @@ func (x *Transaction) GetStatus() TransactionStatus {
 	return TransactionStatus_TRANSACTION_STATUS_UNSPECIFIED
 }
 
+func (x *Transaction) GetConfirmation() ConfirmationStatus {
+	if x != nil {
+		return x.Confirmation
+	}
+	return ConfirmationStatus_CONFIRMATION_STATUS_UNSPECIFIED
+}
+
 // Receipt is the receipt of an included transaction. Topic chain.receipts, keyed by the
 // sender address like Transaction.
 // Meta.event_id = eventid.ChainTx("weir.chain.v1.Receipt", chain_id, block.hash,
@@ -347,7 +357,10 @@ type Receipt struct {
 	// blob_gas_used is the EIP-4844 blob gas used; unset for non-blob transactions.
 	BlobGasUsed *uint64 `protobuf:"varint,13,opt,name=blob_gas_used,json=blobGasUsed,proto3,oneof" json:"blob_gas_used,omitempty"`
 	// blob_gas_price is the EIP-4844 blob gas price in wei; unset for non-blob transactions.
-	BlobGasPrice  *string `protobuf:"bytes,14,opt,name=blob_gas_price,json=blobGasPrice,proto3,oneof" json:"blob_gas_price,omitempty"`
+	BlobGasPrice *string `protobuf:"bytes,14,opt,name=blob_gas_price,json=blobGasPrice,proto3,oneof" json:"blob_gas_price,omitempty"`
+	// confirmation is the confirmation status of the including block when this record was
+	// emitted (see Block.status). Required.
+	Confirmation  ConfirmationStatus `protobuf:"varint,15,opt,name=confirmation,proto3,enum=weir.chain.v1.ConfirmationStatus" json:"confirmation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -480,6 +493,13 @@ func (x *Receipt) GetBlobGasPrice() string {
 	return ""
 }
 
+func (x *Receipt) GetConfirmation() ConfirmationStatus {
+	if x != nil {
+		return x.Confirmation
+	}
+	return ConfirmationStatus_CONFIRMATION_STATUS_UNSPECIFIED
+}
+
 // Log is one event log emitted by a contract. Topic chain.logs, keyed by the emitting
 // contract address.
 // Meta.event_id = eventid.ChainLog("weir.chain.v1.Log", chain_id, block.hash,
@@ -504,7 +524,10 @@ type Log struct {
 	// event signature hash for non-anonymous events. At most 4.
 	Topics []string `protobuf:"bytes,8,rep,name=topics,proto3" json:"topics,omitempty"`
 	// data is the non-indexed ABI-encoded data, raw bytes (base64 in JSON).
-	Data          []byte `protobuf:"bytes,9,opt,name=data,proto3" json:"data,omitempty"`
+	Data []byte `protobuf:"bytes,9,opt,name=data,proto3" json:"data,omitempty"`
+	// confirmation is the confirmation status of the including block when this record was
+	// emitted (see Block.status). Required.
+	Confirmation  ConfirmationStatus `protobuf:"varint,10,opt,name=confirmation,proto3,enum=weir.chain.v1.ConfirmationStatus" json:"confirmation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -602,11 +625,18 @@ func (x *Log) GetData() []byte {
 	return nil
 }
 
+func (x *Log) GetConfirmation() ConfirmationStatus {
+	if x != nil {
+		return x.Confirmation
+	}
+	return ConfirmationStatus_CONFIRMATION_STATUS_UNSPECIFIED
+}
+
 var File_weir_chain_v1_transaction_proto protoreflect.FileDescriptor
 
 const file_weir_chain_v1_transaction_proto_rawDesc = "" +
 	"\n" +
-	"\x1fweir/chain/v1/transaction.proto\x12\rweir.chain.v1\x1a\x19weir/chain/v1/block.proto\x1a\x1bweir/common/v1/amount.proto\x1a\x19weir/common/v1/meta.proto\x1a\x1cweir/common/v1/options.proto\"\xeb\x06\n" +
+	"\x1fweir/chain/v1/transaction.proto\x12\rweir.chain.v1\x1a\x19weir/chain/v1/block.proto\x1a\x1bweir/common/v1/amount.proto\x1a\x19weir/common/v1/meta.proto\x1a\x1cweir/common/v1/options.proto\"\xb8\a\n" +
 	"\vTransaction\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12\x1f\n" +
 	"\bchain_id\x18\x02 \x01(\x04B\x04\x98\xb5\x18\x01R\achainId\x12\x18\n" +
@@ -630,11 +660,12 @@ const file_weir_chain_v1_transaction_proto_rawDesc = "" +
 	"\bselector\x18\x13 \x01(\tR\bselector\x12\x1d\n" +
 	"\n" +
 	"input_size\x18\x14 \x01(\rR\tinputSize\x12>\n" +
-	"\x06status\x18\x15 \x01(\x0e2 .weir.chain.v1.TransactionStatusB\x04\x98\xb5\x18\x01R\x06statusB\f\n" +
+	"\x06status\x18\x15 \x01(\x0e2 .weir.chain.v1.TransactionStatusB\x04\x98\xb5\x18\x01R\x06status\x12K\n" +
+	"\fconfirmation\x18\x16 \x01(\x0e2!.weir.chain.v1.ConfirmationStatusB\x04\x98\xb5\x18\x01R\fconfirmationB\f\n" +
 	"\n" +
 	"_gas_priceB\x12\n" +
 	"\x10_max_fee_per_gasB\x1b\n" +
-	"\x19_max_priority_fee_per_gas\"\x8f\x05\n" +
+	"\x19_max_priority_fee_per_gas\"\xdc\x05\n" +
 	"\aReceipt\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12\x1f\n" +
 	"\bchain_id\x18\x02 \x01(\x04B\x04\x98\xb5\x18\x01R\achainId\x12/\n" +
@@ -650,9 +681,10 @@ const file_weir_chain_v1_transaction_proto_rawDesc = "" +
 	"\x10contract_address\x18\v \x01(\tR\x0fcontractAddress\x12\x1b\n" +
 	"\tlog_count\x18\f \x01(\rR\blogCount\x12'\n" +
 	"\rblob_gas_used\x18\r \x01(\x04H\x00R\vblobGasUsed\x88\x01\x01\x12/\n" +
-	"\x0eblob_gas_price\x18\x0e \x01(\tB\x04\x88\xb5\x18\x01H\x01R\fblobGasPrice\x88\x01\x01B\x10\n" +
+	"\x0eblob_gas_price\x18\x0e \x01(\tB\x04\x88\xb5\x18\x01H\x01R\fblobGasPrice\x88\x01\x01\x12K\n" +
+	"\fconfirmation\x18\x0f \x01(\x0e2!.weir.chain.v1.ConfirmationStatusB\x04\x98\xb5\x18\x01R\fconfirmationB\x10\n" +
 	"\x0e_blob_gas_usedB\x11\n" +
-	"\x0f_blob_gas_price\"\xd2\x02\n" +
+	"\x0f_blob_gas_price\"\x9f\x03\n" +
 	"\x03Log\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12\x1f\n" +
 	"\bchain_id\x18\x02 \x01(\x04B\x04\x98\xb5\x18\x01R\achainId\x123\n" +
@@ -662,7 +694,9 @@ const file_weir_chain_v1_transaction_proto_rawDesc = "" +
 	"\tlog_index\x18\x06 \x01(\rR\blogIndex\x12\x1e\n" +
 	"\aaddress\x18\a \x01(\tB\x04\x98\xb5\x18\x01R\aaddress\x12\x16\n" +
 	"\x06topics\x18\b \x03(\tR\x06topics\x12\x12\n" +
-	"\x04data\x18\t \x01(\fR\x04data*x\n" +
+	"\x04data\x18\t \x01(\fR\x04data\x12K\n" +
+	"\fconfirmation\x18\n" +
+	" \x01(\x0e2!.weir.chain.v1.ConfirmationStatusB\x04\x98\xb5\x18\x01R\fconfirmation*x\n" +
 	"\x11TransactionStatus\x12\"\n" +
 	"\x1eTRANSACTION_STATUS_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cTRANSACTION_STATUS_SUCCEEDED\x10\x01\x12\x1d\n" +
@@ -683,13 +717,14 @@ func file_weir_chain_v1_transaction_proto_rawDescGZIP() []byte {
 var file_weir_chain_v1_transaction_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_weir_chain_v1_transaction_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_weir_chain_v1_transaction_proto_goTypes = []any{
-	(TransactionStatus)(0), // 0: weir.chain.v1.TransactionStatus
-	(*Transaction)(nil),    // 1: weir.chain.v1.Transaction
-	(*Receipt)(nil),        // 2: weir.chain.v1.Receipt
-	(*Log)(nil),            // 3: weir.chain.v1.Log
-	(*v1.Meta)(nil),        // 4: weir.common.v1.Meta
-	(*BlockRef)(nil),       // 5: weir.chain.v1.BlockRef
-	(*v1.Amount)(nil),      // 6: weir.common.v1.Amount
+	(TransactionStatus)(0),  // 0: weir.chain.v1.TransactionStatus
+	(*Transaction)(nil),     // 1: weir.chain.v1.Transaction
+	(*Receipt)(nil),         // 2: weir.chain.v1.Receipt
+	(*Log)(nil),             // 3: weir.chain.v1.Log
+	(*v1.Meta)(nil),         // 4: weir.common.v1.Meta
+	(*BlockRef)(nil),        // 5: weir.chain.v1.BlockRef
+	(*v1.Amount)(nil),       // 6: weir.common.v1.Amount
+	(ConfirmationStatus)(0), // 7: weir.chain.v1.ConfirmationStatus
 }
 var file_weir_chain_v1_transaction_proto_depIdxs = []int32{
 	4,  // 0: weir.chain.v1.Transaction.meta:type_name -> weir.common.v1.Meta
@@ -697,16 +732,19 @@ var file_weir_chain_v1_transaction_proto_depIdxs = []int32{
 	6,  // 2: weir.chain.v1.Transaction.value:type_name -> weir.common.v1.Amount
 	6,  // 3: weir.chain.v1.Transaction.fee:type_name -> weir.common.v1.Amount
 	0,  // 4: weir.chain.v1.Transaction.status:type_name -> weir.chain.v1.TransactionStatus
-	4,  // 5: weir.chain.v1.Receipt.meta:type_name -> weir.common.v1.Meta
-	5,  // 6: weir.chain.v1.Receipt.block:type_name -> weir.chain.v1.BlockRef
-	0,  // 7: weir.chain.v1.Receipt.status:type_name -> weir.chain.v1.TransactionStatus
-	4,  // 8: weir.chain.v1.Log.meta:type_name -> weir.common.v1.Meta
-	5,  // 9: weir.chain.v1.Log.block:type_name -> weir.chain.v1.BlockRef
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	7,  // 5: weir.chain.v1.Transaction.confirmation:type_name -> weir.chain.v1.ConfirmationStatus
+	4,  // 6: weir.chain.v1.Receipt.meta:type_name -> weir.common.v1.Meta
+	5,  // 7: weir.chain.v1.Receipt.block:type_name -> weir.chain.v1.BlockRef
+	0,  // 8: weir.chain.v1.Receipt.status:type_name -> weir.chain.v1.TransactionStatus
+	7,  // 9: weir.chain.v1.Receipt.confirmation:type_name -> weir.chain.v1.ConfirmationStatus
+	4,  // 10: weir.chain.v1.Log.meta:type_name -> weir.common.v1.Meta
+	5,  // 11: weir.chain.v1.Log.block:type_name -> weir.chain.v1.BlockRef
+	7,  // 12: weir.chain.v1.Log.confirmation:type_name -> weir.chain.v1.ConfirmationStatus
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_weir_chain_v1_transaction_proto_init() }

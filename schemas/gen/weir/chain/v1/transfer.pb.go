@@ -276,7 +276,10 @@ type Transfer struct {
 	// native and ERC-20 transfers.
 	TokenId *string `protobuf:"bytes,14,opt,name=token_id,json=tokenId,proto3,oneof" json:"token_id,omitempty"`
 	// token is the token contract's metadata; unset for native and internal transfers.
-	Token         *Token `protobuf:"bytes,15,opt,name=token,proto3" json:"token,omitempty"`
+	Token *Token `protobuf:"bytes,15,opt,name=token,proto3" json:"token,omitempty"`
+	// confirmation is the confirmation status of the including block when this record was
+	// emitted (see Block.status). Required.
+	Confirmation  ConfirmationStatus `protobuf:"varint,16,opt,name=confirmation,proto3,enum=weir.chain.v1.ConfirmationStatus" json:"confirmation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -416,6 +419,13 @@ func (x *Transfer) GetToken() *Token {
 	return nil
 }
 
+func (x *Transfer) GetConfirmation() ConfirmationStatus {
+	if x != nil {
+		return x.Confirmation
+	}
+	return ConfirmationStatus_CONFIRMATION_STATUS_UNSPECIFIED
+}
+
 // Approval is an ERC-20 Approval(owner, spender, value) log: owner allows spender to move
 // up to amount of the token. Topic chain.approvals, keyed by the owner address.
 // Meta.event_id = eventid.ChainLog("weir.chain.v1.Approval", chain_id, block.hash,
@@ -443,7 +453,10 @@ type Approval struct {
 	// (a common drainer pattern that risk features watch).
 	Unlimited bool `protobuf:"varint,9,opt,name=unlimited,proto3" json:"unlimited,omitempty"`
 	// token is the token contract's metadata.
-	Token         *Token `protobuf:"bytes,10,opt,name=token,proto3" json:"token,omitempty"`
+	Token *Token `protobuf:"bytes,10,opt,name=token,proto3" json:"token,omitempty"`
+	// confirmation is the confirmation status of the including block when this record was
+	// emitted (see Block.status). Required.
+	Confirmation  ConfirmationStatus `protobuf:"varint,11,opt,name=confirmation,proto3,enum=weir.chain.v1.ConfirmationStatus" json:"confirmation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -548,6 +561,13 @@ func (x *Approval) GetToken() *Token {
 	return nil
 }
 
+func (x *Approval) GetConfirmation() ConfirmationStatus {
+	if x != nil {
+		return x.Confirmation
+	}
+	return ConfirmationStatus_CONFIRMATION_STATUS_UNSPECIFIED
+}
+
 var File_weir_chain_v1_transfer_proto protoreflect.FileDescriptor
 
 const file_weir_chain_v1_transfer_proto_rawDesc = "" +
@@ -558,7 +578,7 @@ const file_weir_chain_v1_transfer_proto_rawDesc = "" +
 	"\bstandard\x18\x02 \x01(\x0e2\x1c.weir.chain.v1.TokenStandardR\bstandard\x12\x16\n" +
 	"\x06symbol\x18\x03 \x01(\tR\x06symbol\x12\x12\n" +
 	"\x04name\x18\x04 \x01(\tR\x04name\x12 \n" +
-	"\bdecimals\x18\x05 \x01(\rB\x04\x90\xb5\x18\x01R\bdecimals\"\xfc\x04\n" +
+	"\bdecimals\x18\x05 \x01(\rB\x04\x90\xb5\x18\x01R\bdecimals\"\xc9\x05\n" +
 	"\bTransfer\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12\x1f\n" +
 	"\bchain_id\x18\x02 \x01(\x04B\x04\x98\xb5\x18\x01R\achainId\x123\n" +
@@ -576,10 +596,11 @@ const file_weir_chain_v1_transfer_proto_rawDesc = "" +
 	"\boperator\x18\f \x01(\tR\boperator\x124\n" +
 	"\x06amount\x18\r \x01(\v2\x16.weir.common.v1.AmountB\x04\x98\xb5\x18\x01R\x06amount\x12$\n" +
 	"\btoken_id\x18\x0e \x01(\tB\x04\x88\xb5\x18\x01H\x01R\atokenId\x88\x01\x01\x12*\n" +
-	"\x05token\x18\x0f \x01(\v2\x14.weir.chain.v1.TokenR\x05tokenB\f\n" +
+	"\x05token\x18\x0f \x01(\v2\x14.weir.chain.v1.TokenR\x05token\x12K\n" +
+	"\fconfirmation\x18\x10 \x01(\x0e2!.weir.chain.v1.ConfirmationStatusB\x04\x98\xb5\x18\x01R\fconfirmationB\f\n" +
 	"\n" +
 	"_log_indexB\v\n" +
-	"\t_token_id\"\x9a\x03\n" +
+	"\t_token_id\"\xe7\x03\n" +
 	"\bApproval\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12\x1f\n" +
 	"\bchain_id\x18\x02 \x01(\x04B\x04\x98\xb5\x18\x01R\achainId\x123\n" +
@@ -591,7 +612,8 @@ const file_weir_chain_v1_transfer_proto_rawDesc = "" +
 	"\x06amount\x18\b \x01(\v2\x16.weir.common.v1.AmountB\x04\x98\xb5\x18\x01R\x06amount\x12\x1c\n" +
 	"\tunlimited\x18\t \x01(\bR\tunlimited\x12*\n" +
 	"\x05token\x18\n" +
-	" \x01(\v2\x14.weir.chain.v1.TokenR\x05token*\xb1\x01\n" +
+	" \x01(\v2\x14.weir.chain.v1.TokenR\x05token\x12K\n" +
+	"\fconfirmation\x18\v \x01(\x0e2!.weir.chain.v1.ConfirmationStatusB\x04\x98\xb5\x18\x01R\fconfirmation*\xb1\x01\n" +
 	"\fTransferKind\x12\x1d\n" +
 	"\x19TRANSFER_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14TRANSFER_KIND_NATIVE\x10\x01\x12\x1a\n" +
@@ -620,14 +642,15 @@ func file_weir_chain_v1_transfer_proto_rawDescGZIP() []byte {
 var file_weir_chain_v1_transfer_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_weir_chain_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_weir_chain_v1_transfer_proto_goTypes = []any{
-	(TransferKind)(0),  // 0: weir.chain.v1.TransferKind
-	(TokenStandard)(0), // 1: weir.chain.v1.TokenStandard
-	(*Token)(nil),      // 2: weir.chain.v1.Token
-	(*Transfer)(nil),   // 3: weir.chain.v1.Transfer
-	(*Approval)(nil),   // 4: weir.chain.v1.Approval
-	(*v1.Meta)(nil),    // 5: weir.common.v1.Meta
-	(*BlockRef)(nil),   // 6: weir.chain.v1.BlockRef
-	(*v1.Amount)(nil),  // 7: weir.common.v1.Amount
+	(TransferKind)(0),       // 0: weir.chain.v1.TransferKind
+	(TokenStandard)(0),      // 1: weir.chain.v1.TokenStandard
+	(*Token)(nil),           // 2: weir.chain.v1.Token
+	(*Transfer)(nil),        // 3: weir.chain.v1.Transfer
+	(*Approval)(nil),        // 4: weir.chain.v1.Approval
+	(*v1.Meta)(nil),         // 5: weir.common.v1.Meta
+	(*BlockRef)(nil),        // 6: weir.chain.v1.BlockRef
+	(*v1.Amount)(nil),       // 7: weir.common.v1.Amount
+	(ConfirmationStatus)(0), // 8: weir.chain.v1.ConfirmationStatus
 }
 var file_weir_chain_v1_transfer_proto_depIdxs = []int32{
 	1,  // 0: weir.chain.v1.Token.standard:type_name -> weir.chain.v1.TokenStandard
@@ -636,15 +659,17 @@ var file_weir_chain_v1_transfer_proto_depIdxs = []int32{
 	0,  // 3: weir.chain.v1.Transfer.kind:type_name -> weir.chain.v1.TransferKind
 	7,  // 4: weir.chain.v1.Transfer.amount:type_name -> weir.common.v1.Amount
 	2,  // 5: weir.chain.v1.Transfer.token:type_name -> weir.chain.v1.Token
-	5,  // 6: weir.chain.v1.Approval.meta:type_name -> weir.common.v1.Meta
-	6,  // 7: weir.chain.v1.Approval.block:type_name -> weir.chain.v1.BlockRef
-	7,  // 8: weir.chain.v1.Approval.amount:type_name -> weir.common.v1.Amount
-	2,  // 9: weir.chain.v1.Approval.token:type_name -> weir.chain.v1.Token
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	8,  // 6: weir.chain.v1.Transfer.confirmation:type_name -> weir.chain.v1.ConfirmationStatus
+	5,  // 7: weir.chain.v1.Approval.meta:type_name -> weir.common.v1.Meta
+	6,  // 8: weir.chain.v1.Approval.block:type_name -> weir.chain.v1.BlockRef
+	7,  // 9: weir.chain.v1.Approval.amount:type_name -> weir.common.v1.Amount
+	2,  // 10: weir.chain.v1.Approval.token:type_name -> weir.chain.v1.Token
+	8,  // 11: weir.chain.v1.Approval.confirmation:type_name -> weir.chain.v1.ConfirmationStatus
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_weir_chain_v1_transfer_proto_init() }
