@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# build.sh compiles the test token contracts in src/ with the solc pinned in
+# build.sh compiles the test contracts in src/ with the solc pinned in
 # package-lock.json (npm's solc, the JS build of the official compiler, so no system
 # compiler is needed) into build/*.abi and build/*.bin, then generates Go bindings with the
 # abigen of the go-ethereum version in go.mod. The output is committed; running this twice
@@ -15,7 +15,7 @@ npm ci --silent --no-audit --no-fund >/dev/null
 node compile.js
 
 cd "$root"
-for name in WeirToken WeirNFT WeirMulti; do
+for name in WeirToken WeirNFT WeirMulti WeirSplitter; do
 	lower="$(tr '[:upper:]' '[:lower:]' <<<"$name")"
 	"$GO" run github.com/ethereum/go-ethereum/cmd/abigen \
 		--abi "ingest/ethereum/contracts/build/$name.abi" \
