@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/ethclient"
@@ -112,13 +113,17 @@ func (n *Node) Finalized(ctx context.Context) (uint64, error) {
 	return h.Number.Uint64(), nil
 }
 
-// CanonicalHash returns the hash of the canonical block at number (a HashSource).
+// CanonicalHash returns the hash of the canonical block at number (a HashSource), or
+// the zero hash when number is above the node's head.
 func (n *Node) CanonicalHash(ctx context.Context, number uint64) (common.Hash, error) {
 	var h *types.Header
 	err := n.call(ctx, "eth_getBlockByNumber", func(ctx context.Context) (err error) {
 		h, err = n.eth.HeaderByNumber(ctx, new(big.Int).SetUint64(number))
 		return err
 	})
+	if errors.Is(err, ethereum.NotFound) {
+		return common.Hash{}, nil // above the node's head
+	}
 	if err != nil {
 		return common.Hash{}, err
 	}
