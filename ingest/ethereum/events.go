@@ -43,7 +43,8 @@ type BlockEvents struct {
 	Receipts     []*chainv1.Receipt
 	Logs         []*chainv1.Log
 	// Transfers are the native top-level transfers of successful transactions and the
-	// token transfers their logs carry, in transaction then log order.
+	// token transfers their logs carry, in transaction then log order, followed by the
+	// internal transfers when AddInternalTransfers added them.
 	Transfers []*chainv1.Transfer
 	Approvals []*chainv1.Approval
 	// Malformed are the token-signature logs that did not decode (ErrMalformed); their

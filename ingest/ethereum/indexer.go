@@ -73,6 +73,10 @@ type Config struct {
 	// RetryBackoff is the first wait after a failure (RPC or Kafka) before the indexer
 	// starts again from its last checkpoint; it doubles up to one minute. Default 1s.
 	RetryBackoff time.Duration
+	// InternalTransfers adds the internal transfers of every block, from the node's
+	// callTracer (debug_traceBlockByHash); a node without it is an error at start.
+	// Default false: tracing costs the node far more than the block itself.
+	InternalTransfers bool
 	// Node configures the RPC client's retries. Zero value: NodeOptions defaults.
 	Node NodeOptions
 	// Converter configures the events; its ChainID is set from ChainID and its Tokens
@@ -184,6 +188,11 @@ func (ix *Indexer) Run(ctx context.Context) error {
 	if ix.conv.Tokens == nil {
 		ix.conv.Tokens = NewTokenCache(node.eth, 0)
 	}
+	if ix.cfg.InternalTransfers {
+		if err := ix.checkTracer(ctx); err != nil {
+			return err
+		}
+	}
 	heads := ix.subscribe(ctx)
 
 	backoff := ix.cfg.RetryBackoff
@@ -193,7 +202,7 @@ func (ix *Indexer) Run(ctx context.Context) error {
 		switch {
 		case err == nil || ctx.Err() != nil:
 			return nil
-		case errors.Is(err, ErrReorgTooDeep), errors.Is(err, ErrWrongChain):
+		case errors.Is(err, ErrReorgTooDeep), errors.Is(err, ErrWrongChain), errors.Is(err, ErrNoTracer):
 			return err
 		case !started && ix.w == nil:
 			return err // Kafka unreachable at start
@@ -446,11 +455,36 @@ func (ix *Indexer) fetch(ctx context.Context, from, to uint64) ([]*BlockEvents, 
 		if evs[i], err = ix.conv.ConvertFetched(ctx, f, Confirmation{Status: chainv1.ConfirmationStatus_CONFIRMATION_STATUS_LATEST}); err != nil {
 			return nil, err
 		}
+		if ix.cfg.InternalTransfers && len(f.Block.Transactions()) > 0 {
+			traces, err := ix.node.TraceBlock(ctx, f.Block.Hash())
+			if err != nil {
+				return nil, err
+			}
+			if err := ix.conv.AddInternalTransfers(evs[i], traces); err != nil {
+				return nil, err
+			}
+		}
 		for _, m := range evs[i].Malformed {
 			ix.log.Debug("malformed token log", "block", f.Block.NumberU64(), "err", m)
 		}
 	}
 	return evs, nil
+}
+
+// checkTracer fails with ErrNoTracer when the node cannot trace its latest block.
+func (ix *Indexer) checkTracer(ctx context.Context) error {
+	head, err := ix.node.Head(ctx)
+	if err != nil {
+		return err
+	}
+	hash, err := ix.node.CanonicalHash(ctx, head)
+	if err != nil {
+		return err
+	}
+	if _, err := ix.node.TraceBlock(ctx, hash); err != nil {
+		return fmt.Errorf("internal transfers need the node's debug API: %w", err)
+	}
+	return nil
 }
 
 // finalizedAt returns the highest final block: the node's "finalized" tag, or
@@ -702,6 +736,15 @@ func (ix *Indexer) eventIDs(ctx context.Context, b BlockID) ([]string, error) {
 	ev, err := ix.conv.ConvertFetched(ctx, f, Confirmation{Status: chainv1.ConfirmationStatus_CONFIRMATION_STATUS_LATEST})
 	if err != nil {
 		return nil, err
+	}
+	if ix.cfg.InternalTransfers && len(f.Block.Transactions()) > 0 {
+		traces, err := ix.node.TraceBlock(ctx, b.Hash)
+		if err != nil {
+			return nil, err
+		}
+		if err := ix.conv.AddInternalTransfers(ev, traces); err != nil {
+			return nil, err
+		}
 	}
 	return ev.EventIDs(), nil
 }
