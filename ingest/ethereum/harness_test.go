@@ -240,6 +240,7 @@ type indexed struct {
 
 func readIndexed(t testing.TB, k kafkaFixture) *indexed {
 	t.Helper()
+	waitStable(t, k)
 	out := &indexed{seen: map[string]int{}, events: map[string]bool{}}
 	read := func(topic string, each func(r *kgo.Record) codec.Event) {
 		meta := topic == k.topics.Retractions || topic == k.topics.Finality
@@ -388,4 +389,43 @@ func diff(want, got map[string]bool) (missing, extra int) {
 		}
 	}
 	return missing, extra
+}
+
+// waitStable waits until no partition of the chain topics has an open transaction (the
+// last stable offset is the high watermark): a committed transaction's markers are
+// written after the producer's commit returns, so a read-committed reader right after
+// it may stop short.
+func waitStable(t testing.TB, k kafkaFixture) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	tp := k.topics
+	names := []string{tp.Blocks, tp.Transactions, tp.Receipts, tp.Logs, tp.Transfers, tp.Approvals, tp.Retractions, tp.Finality, tp.Checkpoints}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		stable, err := adm.ListCommittedOffsets(ctx, names...)
+		if err == nil {
+			var ends kadm.ListedOffsets
+			if ends, err = adm.ListEndOffsets(ctx, names...); err == nil {
+				open := 0
+				ends.Each(func(o kadm.ListedOffset) {
+					if s, ok := stable.Lookup(o.Topic, o.Partition); !ok || s.Offset != o.Offset {
+						open++
+					}
+				})
+				if open == 0 {
+					return
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("chain topics still have open transactions: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
