@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weirhq/weir/bench/loadgen"
+	"github.com/weirhq/weir/ingest/ethereum"
 	"github.com/weirhq/weir/internal/config"
 	"github.com/weirhq/weir/processors/stream"
 	"github.com/weirhq/weir/processors/totals"
@@ -31,6 +32,14 @@ type devEnv struct {
 	Logger *slog.Logger
 	// DemoPostings is the rate of generated ledger postings (--demo-postings); 0: none.
 	DemoPostings int
+	// RPC is the Ethereum node to index (--rpc); "" runs the simulated chain.
+	RPC string
+	// ChainID is the chain RPC must serve (--chain-id); 0 accepts the node's.
+	ChainID uint64
+	// ChainRate is the simulated chain's transactions per second (--chain-rate).
+	ChainRate int
+	// ReorgEvery is how many blocks apart the simulated chain reorganises (--reorg-every).
+	ReorgEvery int
 }
 
 // StateDir returns the directory for the local state of the component called name.
@@ -48,6 +57,7 @@ func devComponents(env devEnv) ([]Component, error) {
 		return nil, err
 	}
 	comps := []Component{tot}
+	comps = append(comps, devChainComponents(env)...)
 	if env.DemoPostings > 0 {
 		comps = append(comps, &loadgen.Postings{Brokers: env.Brokers, Rate: env.DemoPostings,
 			Logger: env.Logger.With("component", "demo-postings")})
@@ -72,6 +82,9 @@ type componentFactory func() (Component, error)
 // cfg.StateDir/NAME). Only the chosen component is built.
 func clusterComponents(cfg config.Config, env clusterEnv) map[string]componentFactory {
 	return map[string]componentFactory{
+		ethereum.DefaultComponent: func() (Component, error) {
+			return ingestComponent(cfg.Ethereum.IndexedChains(), cfg.Kafka.Brokers, env.Registry, env.Logger)
+		},
 		totals.DefaultApp: func() (Component, error) {
 			return totals.New(totals.Config{}, cfg.Kafka.Brokers,
 				stream.WithStateDir(filepath.Join(cfg.StateDir, totals.DefaultApp)),
@@ -79,4 +92,19 @@ func clusterComponents(cfg config.Config, env clusterEnv) map[string]componentFa
 				stream.WithLogger(env.Logger.With("component", totals.DefaultApp)))
 		},
 	}
+}
+
+// ingestComponent builds the Ethereum indexers of chains as one component.
+func ingestComponent(chains []config.Chain, brokers []string, reg prometheus.Registerer, logger *slog.Logger) (Component, error) {
+	metrics := ethereum.NewMetrics(reg)
+	cfgs := make([]ethereum.Config, len(chains))
+	for i, c := range chains {
+		cfgs[i] = ethereum.Config{
+			Name: c.Name, RPCURL: c.RPCURL, WSURL: c.WSURL, ChainID: c.ChainID, Brokers: brokers,
+			StartBlock: c.StartBlock, StartAtHead: c.StartAtHead, FinalityDepth: c.FinalityDepth,
+			InternalTransfers: c.InternalTransfers,
+			Metrics:           metrics, Logger: logger.With("component", ethereum.DefaultComponent),
+		}
+	}
+	return ethereum.NewGroup(ethereum.DefaultComponent, cfgs)
 }

@@ -41,6 +41,17 @@ type devOptions struct {
 	// ledger.postings, so that the processors have something to work on; 0 generates
 	// none. Default 0.
 	DemoPostings int
+	// RPC is --rpc: index this Ethereum node instead of the simulated chain. Default "":
+	// the simulated chain.
+	RPC string
+	// ChainID is --chain-id: the chain --rpc must serve; 0 accepts the node's. Default 0.
+	ChainID uint64
+	// ChainRate is --chain-rate: transactions per second of the simulated chain's
+	// traffic generator. Default 20.
+	ChainRate int
+	// ReorgEvery is --reorg-every: the simulated chain reorganises every so many blocks
+	// (depth 1 to 3); 0 never. Default 60.
+	ReorgEvery int
 }
 
 // validate checks the options' shapes.
@@ -51,6 +62,15 @@ func (o devOptions) validate() error {
 	}
 	if o.DemoPostings < 0 {
 		errs = append(errs, fmt.Errorf("--demo-postings %d: want 0 or more per second", o.DemoPostings))
+	}
+	if o.ChainRate < 0 || o.ChainRate > 200 {
+		errs = append(errs, fmt.Errorf("--chain-rate %d: want 0..200 transactions per second", o.ChainRate))
+	}
+	if o.ReorgEvery < 0 {
+		errs = append(errs, fmt.Errorf("--reorg-every %d: want 0 or more blocks", o.ReorgEvery))
+	}
+	if o.ChainID != 0 && o.RPC == "" {
+		errs = append(errs, errors.New("--chain-id goes with --rpc (the simulated chain is 1337)"))
 	}
 	if o.BrokerPort < 0 || o.BrokerPort > 65535 {
 		errs = append(errs, fmt.Errorf("--broker-port %d: want 0..65535", o.BrokerPort))
@@ -93,6 +113,10 @@ on the same --data resumes from the persisted state.`,
 	f.DurationVar(&opts.For, "for", 0, "stop after this long and exit 0 (0: run until Ctrl-C)")
 	f.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "bound on each shutdown stage")
 	f.IntVar(&opts.DemoPostings, "demo-postings", 0, "generate this many ledger postings per second into ledger.postings (0: none)")
+	f.StringVar(&opts.RPC, "rpc", "", "index this Ethereum JSON-RPC node instead of the simulated chain")
+	f.Uint64Var(&opts.ChainID, "chain-id", 0, "with --rpc: the chain id the node must serve (0: the node's)")
+	f.IntVar(&opts.ChainRate, "chain-rate", 20, "transactions per second on the simulated chain")
+	f.IntVar(&opts.ReorgEvery, "reorg-every", 60, "reorganise the simulated chain every N blocks (0: never)")
 	return cmd
 }
 
@@ -142,7 +166,8 @@ func runDev(ctx context.Context, opts devOptions, build func(devEnv) ([]Componen
 		return err
 	}
 	comps, err := build(devEnv{Brokers: []string{broker.Addr()}, DataDir: opts.DataDir, Registry: reg, Logger: logger,
-		DemoPostings: opts.DemoPostings})
+		DemoPostings: opts.DemoPostings, RPC: opts.RPC, ChainID: opts.ChainID, ChainRate: opts.ChainRate,
+		ReorgEvery: opts.ReorgEvery})
 	if err != nil {
 		return fmt.Errorf("build components: %w", err)
 	}

@@ -96,6 +96,47 @@ type Ethereum struct {
 	// heads, logs); empty means none, and readers poll RPCURL instead. Default "".
 	// YAML ethereum.ws_url, env WEIR_ETH_WS_URL, flag --eth-ws-url.
 	WSURL string `yaml:"ws_url"`
+	// ChainID is the EIP-155 chain id RPCURL must serve; a node of another chain is an
+	// error at start. Default 1337 (geth --dev, the default RPCURL). YAML
+	// ethereum.chain_id, env WEIR_ETH_CHAIN_ID, flag --eth-chain-id.
+	ChainID uint64 `yaml:"chain_id"`
+	// Chains, when not empty, are the chains the indexer follows, each with its own
+	// node; RPCURL, WSURL and ChainID are then not used by the indexer. YAML only
+	// (ethereum.chains). Default: none, so the one chain above.
+	Chains []Chain `yaml:"chains"`
+}
+
+// Chain is one chain the Ethereum indexer follows. RPCURL and ChainID are required.
+type Chain struct {
+	// Name names the chain's indexer; with the chain id it keys the indexer's position.
+	// Default "ingest-eth".
+	Name string `yaml:"name"`
+	// RPCURL is the node's JSON-RPC endpoint (http, https, ws or wss). Required.
+	RPCURL string `yaml:"rpc_url"`
+	// WSURL is a WebSocket endpoint for the newHeads subscription. Default "": poll.
+	WSURL string `yaml:"ws_url"`
+	// ChainID is the chain the node must serve. Required.
+	ChainID uint64 `yaml:"chain_id"`
+	// StartBlock is the first block of a new indexer (one with no position yet).
+	// Default 0.
+	StartBlock uint64 `yaml:"start_block"`
+	// StartAtHead starts a new indexer at the node's head instead. Default false.
+	StartAtHead bool `yaml:"start_at_head"`
+	// FinalityDepth, when not 0, deems a block final under that many blocks; 0 (the
+	// default) uses the node's "finalized" tag.
+	FinalityDepth uint64 `yaml:"finality_depth"`
+	// InternalTransfers adds internal transfers from the node's callTracer (the node
+	// must serve the debug API). Default false.
+	InternalTransfers bool `yaml:"internal_transfers"`
+}
+
+// IndexedChains returns the chains the indexer follows: Chains, or the one chain of
+// RPCURL, WSURL and ChainID when Chains is empty.
+func (e Ethereum) IndexedChains() []Chain {
+	if len(e.Chains) > 0 {
+		return append([]Chain(nil), e.Chains...)
+	}
+	return []Chain{{RPCURL: e.RPCURL, WSURL: e.WSURL, ChainID: e.ChainID}}
 }
 
 // HTTP configures the metrics (/metrics) and health (/healthz) endpoint.
@@ -113,6 +154,7 @@ const (
 	DefaultElasticURL      = "http://127.0.0.1:9200"
 	DefaultRedisAddr       = "127.0.0.1:6379"
 	DefaultEthRPCURL       = "http://127.0.0.1:8545"
+	DefaultEthChainID      = 1337
 	DefaultHTTPAddr        = ":9464"
 	DefaultStateDir        = ".weir"
 	DefaultShutdownTimeout = 10 * time.Second
@@ -125,7 +167,7 @@ func Default() Config {
 		ClickHouse:      ClickHouse{Addr: DefaultClickHouseAddr},
 		Elasticsearch:   Elasticsearch{URL: DefaultElasticURL},
 		Redis:           Redis{Addr: DefaultRedisAddr},
-		Ethereum:        Ethereum{RPCURL: DefaultEthRPCURL},
+		Ethereum:        Ethereum{RPCURL: DefaultEthRPCURL, ChainID: DefaultEthChainID},
 		HTTP:            HTTP{Addr: DefaultHTTPAddr},
 		StateDir:        DefaultStateDir,
 		ShutdownTimeout: DefaultShutdownTimeout,
@@ -190,6 +232,25 @@ func (e Ethereum) Validate() error {
 	err := wrapKey("ethereum.rpc_url", e.RPCURL, checkURL(e.RPCURL, "http", "https", "ws", "wss"))
 	if e.WSURL != "" {
 		err = errors.Join(err, wrapKey("ethereum.ws_url", e.WSURL, checkURL(e.WSURL, "ws", "wss")))
+	}
+	if e.ChainID == 0 {
+		err = errors.Join(err, errors.New("config: ethereum.chain_id: must be set (1 for Ethereum mainnet)"))
+	}
+	ids := map[string]bool{}
+	for i, c := range e.Chains {
+		key := fmt.Sprintf("ethereum.chains[%d]", i)
+		err = errors.Join(err, wrapKey(key+".rpc_url", c.RPCURL, checkURL(c.RPCURL, "http", "https", "ws", "wss")))
+		if c.WSURL != "" {
+			err = errors.Join(err, wrapKey(key+".ws_url", c.WSURL, checkURL(c.WSURL, "ws", "wss")))
+		}
+		if c.ChainID == 0 {
+			err = errors.Join(err, fmt.Errorf("config: %s.chain_id: must be set", key))
+		}
+		id := fmt.Sprintf("%s/%d", c.Name, c.ChainID)
+		if ids[id] {
+			err = errors.Join(err, fmt.Errorf("config: %s: chain %d named %q twice; give each indexer of a chain its own name", key, c.ChainID, c.Name))
+		}
+		ids[id] = true
 	}
 	return err
 }
@@ -259,6 +320,7 @@ const (
 	EnvRedisAddr       = "WEIR_REDIS_ADDR"
 	EnvEthRPCURL       = "WEIR_ETH_RPC_URL"
 	EnvEthWSURL        = "WEIR_ETH_WS_URL"
+	EnvEthChainID      = "WEIR_ETH_CHAIN_ID"
 	EnvHTTPAddr        = "WEIR_HTTP_ADDR"
 	EnvStateDir        = "WEIR_STATE_DIR"
 	EnvShutdownTimeout = "WEIR_SHUTDOWN_TIMEOUT"
@@ -272,6 +334,7 @@ const (
 	FlagRedisAddr       = "redis-addr"
 	FlagEthRPCURL       = "eth-rpc-url"
 	FlagEthWSURL        = "eth-ws-url"
+	FlagEthChainID      = "eth-chain-id"
 	FlagHTTPAddr        = "http"
 	FlagStateDir        = "state-dir"
 	FlagShutdownTimeout = "shutdown-timeout"
@@ -281,8 +344,9 @@ const (
 type flagSpec struct {
 	name  string
 	usage string
-	// duration marks a time.Duration flag; brokers is the only list flag.
-	duration bool
+	// duration marks a time.Duration flag, uint a uint64 one; brokers is the only list
+	// flag.
+	duration, uint bool
 }
 
 var flagSpecs = []flagSpec{
@@ -292,6 +356,7 @@ var flagSpecs = []flagSpec{
 	{name: FlagRedisAddr, usage: "Redis host:port (env " + EnvRedisAddr + "; default " + DefaultRedisAddr + ")"},
 	{name: FlagEthRPCURL, usage: "Ethereum JSON-RPC URL (env " + EnvEthRPCURL + "; default " + DefaultEthRPCURL + ")"},
 	{name: FlagEthWSURL, usage: "Ethereum WebSocket JSON-RPC URL for subscriptions (env " + EnvEthWSURL + "; default none)"},
+	{name: FlagEthChainID, usage: "chain id the Ethereum node must serve (env " + EnvEthChainID + "; default 1337)", uint: true},
 	{name: FlagHTTPAddr, usage: "listen address of /metrics and /healthz (env " + EnvHTTPAddr + "; default " + DefaultHTTPAddr + ")"},
 	{name: FlagStateDir, usage: "directory for local component state (env " + EnvStateDir + "; default " + DefaultStateDir + ")"},
 	{name: FlagShutdownTimeout, usage: "bound on each graceful shutdown stage (env " + EnvShutdownTimeout + "; default " + DefaultShutdownTimeout.String() + ")", duration: true},
@@ -318,6 +383,8 @@ func AddFlags(fs *pflag.FlagSet, names ...string) {
 			fs.StringSlice(s.name, nil, s.usage)
 		case s.duration:
 			fs.Duration(s.name, 0, s.usage)
+		case s.uint:
+			fs.Uint64(s.name, 0, s.usage)
 		default:
 			fs.String(s.name, "", s.usage)
 		}
@@ -392,6 +459,13 @@ func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
 	if v, ok := get(EnvEthWSURL); ok {
 		cfg.Ethereum.WSURL = v
 	}
+	if v, ok := get(EnvEthChainID); ok {
+		id, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("config: env %s: %q: not a chain id", EnvEthChainID, v)
+		}
+		cfg.Ethereum.ChainID = id
+	}
 	if v, ok := get(EnvHTTPAddr); ok {
 		cfg.HTTP.Addr = v
 	}
@@ -438,6 +512,13 @@ func applyFlags(cfg *Config, fs *pflag.FlagSet) error {
 			return fmt.Errorf("config: flag --%s: %w", FlagBrokers, err)
 		}
 		cfg.Kafka.Brokers = splitList(strings.Join(v, ","))
+	}
+	if f := fs.Lookup(FlagEthChainID); f != nil && f.Changed {
+		id, err := fs.GetUint64(FlagEthChainID)
+		if err != nil {
+			return fmt.Errorf("config: flag --%s: %w", FlagEthChainID, err)
+		}
+		cfg.Ethereum.ChainID = id
 	}
 	if f := fs.Lookup(FlagShutdownTimeout); f != nil && f.Changed {
 		d, err := fs.GetDuration(FlagShutdownTimeout)

@@ -230,3 +230,56 @@ func TestAddFlagsSubset(t *testing.T) {
 	}()
 	AddFlags(pflag.NewFlagSet("x", pflag.ContinueOnError), "nope")
 }
+
+func TestEthereumChains(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/weir.yaml"
+	yaml := `
+ethereum:
+  chains:
+    - {rpc_url: "http://node-a:8545", ws_url: "ws://node-a:8546", chain_id: 1, finality_depth: 64}
+    - {name: sepolia, rpc_url: "https://node-b", chain_id: 11155111, start_at_head: true, internal_transfers: true}
+`
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{EnvEthChainID: "5"}
+	cfg, err := Load(Sources{File: file, LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	chains := cfg.Ethereum.IndexedChains()
+	if len(chains) != 2 || chains[0].ChainID != 1 || chains[0].FinalityDepth != 64 || chains[0].WSURL != "ws://node-a:8546" ||
+		chains[1].Name != "sepolia" || !chains[1].StartAtHead || !chains[1].InternalTransfers {
+		t.Errorf("chains = %+v", chains)
+	}
+	if cfg.Ethereum.ChainID != 5 {
+		t.Errorf("chain id from env = %d, want 5", cfg.Ethereum.ChainID)
+	}
+
+	one := Default().Ethereum.IndexedChains()
+	if len(one) != 1 || one[0].ChainID != DefaultEthChainID || one[0].RPCURL != DefaultEthRPCURL {
+		t.Errorf("default chains = %+v", one)
+	}
+
+	bad := Default()
+	bad.Ethereum.Chains = []Chain{{RPCURL: "ftp://x", ChainID: 1}, {RPCURL: "http://a", ChainID: 0},
+		{RPCURL: "http://a", ChainID: 7}, {RPCURL: "http://b", ChainID: 7}}
+	err = bad.Validate()
+	for _, want := range []string{"chains[0].rpc_url", "chains[1].chain_id", "chains[3]: chain 7 named \"\" twice"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate = %v, want it to mention %q", err, want)
+		}
+	}
+	if _, err := Load(Sources{LookupEnv: func(k string) (string, bool) {
+		if k == EnvEthChainID {
+			return "mainnet", true
+		}
+		return "", false
+	}}); err == nil {
+		t.Error("a chain id that is not a number: want an error")
+	}
+}
