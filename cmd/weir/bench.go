@@ -24,7 +24,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Short: "Measure weir on this machine (the benchmark harness)",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchRuntimeCmd(g))
+	cmd.AddCommand(newBenchRuntimeCmd(g), newBenchIngestCmd(g))
 	return cmd
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -147,6 +148,9 @@ type Indexer struct {
 	conv Converter
 	w    *writer
 
+	// committed counts what this Indexer committed since New, for progress reports.
+	committed struct{ blocks, records, logs, transfers atomic.Uint64 }
+
 	// The state below is rebuilt from the last checkpoint at every (re)start.
 	canon     *Canon
 	ids       map[common.Hash][]string // event ids of the tracked blocks
@@ -169,6 +173,19 @@ func New(cfg Config) (*Indexer, error) {
 	conv.ChainID = cfg.ChainID
 	return &Indexer{cfg: cfg, conv: conv,
 		log: cfg.Logger.With("indexer", cfg.ID(), "rpc", cfg.RPCURL)}, nil
+}
+
+// Committed is what an Indexer has committed to Kafka since it was created.
+type Committed struct {
+	// Blocks and Records count committed blocks and records (retractions, markers and
+	// checkpoints included in Records); Logs and Transfers count those events.
+	Blocks, Records, Logs, Transfers uint64
+}
+
+// Committed returns what the indexer has committed so far. Safe for concurrent use.
+func (ix *Indexer) Committed() Committed {
+	return Committed{Blocks: ix.committed.blocks.Load(), Records: ix.committed.records.Load(),
+		Logs: ix.committed.logs.Load(), Transfers: ix.committed.transfers.Load()}
 }
 
 // Name returns the indexer id.
@@ -545,6 +562,12 @@ func (ix *Indexer) commitBlocks(ctx context.Context, evs []*BlockEvents, finaliz
 	}
 	ix.finalized = newFinal
 	ix.next = last.GetNumber() + 1
+	ix.committed.blocks.Add(uint64(len(evs)))
+	ix.committed.records.Add(uint64(len(recs) + 1))
+	for _, ev := range evs {
+		ix.committed.logs.Add(uint64(len(ev.Logs)))
+		ix.committed.transfers.Add(uint64(len(ev.Transfers)))
+	}
 	ix.prune()
 	ix.cfg.Metrics.committed(ix.cfg.ChainID, len(evs), len(recs), time.Since(start))
 	if last.GetNumber()%1000 == 0 || len(evs) == 1 {

@@ -195,11 +195,19 @@ func (w *writer) commit(ctx context.Context, recs []*kgo.Record, cp *chainv1.Ing
 	return nil
 }
 
-// record returns a record of ev for topic, keyed by key, stamped with the event time.
+// record returns a record of ev for topic, keyed by key, stamped with the event time,
+// or with now when the event time is in the future: brokers refuse timestamps more than
+// message.timestamp.after.max.ms (one hour since Kafka 4.0) ahead of their clock, and a
+// dev chain that seals blocks faster than one a second runs ahead of it. The event's
+// Meta.event_time is left as the block says.
 func record(topic, key string, ev codec.Event) (*kgo.Record, error) {
 	v, err := codec.Marshal(ev)
 	if err != nil {
 		return nil, err
 	}
-	return &kgo.Record{Topic: topic, Key: []byte(key), Value: v, Timestamp: ev.GetMeta().GetEventTime().AsTime()}, nil
+	ts := ev.GetMeta().GetEventTime().AsTime()
+	if now := time.Now(); ts.After(now) {
+		ts = now
+	}
+	return &kgo.Record{Topic: topic, Key: []byte(key), Value: v, Timestamp: ts}, nil
 }
