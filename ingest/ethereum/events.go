@@ -2,10 +2,10 @@ package ethereum
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
-	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -140,7 +140,7 @@ func (c *Converter) ConvertFetched(ctx context.Context, f Fetched, conf Confirma
 		if to := tx.To(); to != nil {
 			t.To = hexAddr(*to)
 		}
-		if r.ContractAddress != (common.Address{}) {
+		if r.ContractAddress != (common.Address{}) && status == chainv1.TransactionStatus_TRANSACTION_STATUS_SUCCEEDED {
 			t.ContractAddress = hexAddr(r.ContractAddress)
 		}
 		if len(tx.Data()) >= 4 {
@@ -351,5 +351,12 @@ func tokenStandard(s Standard) chainv1.TokenStandard {
 	return chainv1.TokenStandard_TOKEN_STANDARD_ERC1155
 }
 
-func hexAddr(a common.Address) string { return strings.ToLower(a.Hex()) }
+// hexAddr is "0x" + the address in lowercase hex (not common.Address.Hex, which spends a
+// Keccak hash on the EIP-55 checksum only for it to be lowercased away).
+func hexAddr(a common.Address) string {
+	var buf [2 + 2*common.AddressLength]byte
+	buf[0], buf[1] = '0', 'x'
+	hex.Encode(buf[2:], a[:])
+	return string(buf[:])
+}
 func hexHash(h common.Hash) string    { return h.Hex() } // already lowercase

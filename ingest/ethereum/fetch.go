@@ -31,7 +31,27 @@ var ErrBlockNotFound = errors.New("block not found")
 // it, one batch of eth_getTransactionReceipt). A number above the node's head fails with
 // ErrBlockNotFound. A block replaced between the two batches (a reorg) fails the call;
 // the caller fetches again.
+//
+// Nodes that serve debug_getRawBlock and debug_getRawReceipts (geth, erigon, reth) are
+// asked for the consensus encoding instead, which costs them and the indexer far less;
+// see rawBlocks. NodeOptions.JSONBlocks turns that off.
 func (n *Node) Blocks(ctx context.Context, numbers []uint64) ([]Fetched, error) {
+	if !n.o.JSONBlocks && !n.noRawBlocks.Load() {
+		fs, err := n.rawBlocks(ctx, numbers)
+		switch {
+		case err == nil:
+			return fs, nil
+		case isMethodNotFound(err):
+			n.noRawBlocks.Store(true)
+		case !errors.Is(err, errRawUnsupported):
+			return nil, err
+		}
+	}
+	return n.jsonBlocks(ctx, numbers)
+}
+
+// jsonBlocks is Blocks with eth_getBlockByNumber and eth_getBlockReceipts.
+func (n *Node) jsonBlocks(ctx context.Context, numbers []uint64) ([]Fetched, error) {
 	raw := make([]json.RawMessage, len(numbers))
 	batch := make([]rpc.BatchElem, len(numbers))
 	for i, num := range numbers {

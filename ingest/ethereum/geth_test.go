@@ -331,7 +331,7 @@ func compareTransactions(ctx context.Context, t *testing.T, rc *rpc.Client, ec *
 			}
 			fee := new(big.Int).Mul(r.EffectiveGasPrice, new(big.Int).SetUint64(r.GasUsed))
 			contract := ""
-			if r.ContractAddress != (common.Address{}) {
+			if r.ContractAddress != (common.Address{}) && r.Status == types.ReceiptStatusSuccessful {
 				contract = lower(r.ContractAddress)
 			}
 			if got.GetFrom() != lower(want.From) || got.GetTo() != to || got.GetValue().GetValue() != want.Value.ToInt().String() ||

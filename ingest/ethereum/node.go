@@ -27,6 +27,9 @@ type NodeOptions struct {
 	Backoff, MaxBackoff time.Duration
 	// CallTimeout bounds each call. Default 30s.
 	CallTimeout time.Duration
+	// JSONBlocks makes Blocks use eth_getBlockByNumber and eth_getBlockReceipts even on
+	// a node that serves debug_getRawBlock and debug_getRawReceipts. Default false.
+	JSONBlocks bool
 }
 
 func (o *NodeOptions) setDefaults() {
@@ -57,6 +60,8 @@ type Node struct {
 	o       NodeOptions
 	// noBlockReceipts is set once the node answered that it lacks eth_getBlockReceipts.
 	noBlockReceipts atomic.Bool
+	// noRawBlocks is set once the node answered that it lacks the debug raw methods.
+	noRawBlocks atomic.Bool
 }
 
 // Dial connects to url (http(s):// or ws(s)://) and checks that the node serves chain

@@ -60,7 +60,6 @@ func newWriter(ctx context.Context, brokers []string, indexer string, topics Top
 		kgo.TransactionTimeout(txnTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
-		kgo.ProducerBatchMaxBytes(4 << 20),
 		kgo.MaxBufferedRecords(100_000),
 	}, extra...)
 	cl, err := kgo.NewClient(opts...)
