@@ -359,4 +359,4 @@ func hexAddr(a common.Address) string {
 	hex.Encode(buf[2:], a[:])
 	return string(buf[:])
 }
-func hexHash(h common.Hash) string    { return h.Hex() } // already lowercase
+func hexHash(h common.Hash) string { return h.Hex() } // already lowercase
