@@ -156,7 +156,16 @@ type Indexer struct {
 	ids       map[common.Hash][]string // event ids of the tracked blocks
 	finalized uint64                   // highest block announced FINALIZED
 	next      uint64                   // the next block to emit
+
+	// progress is when progress was last logged, and the block count then.
+	progress struct {
+		at     time.Time
+		blocks uint64
+	}
 }
+
+// progressEvery is how often a running indexer logs how far it got.
+const progressEvery = 10 * time.Second
 
 // New checks cfg and returns an indexer; it connects to nothing until Run.
 func New(cfg Config) (*Indexer, error) {
@@ -570,8 +579,15 @@ func (ix *Indexer) commitBlocks(ctx context.Context, evs []*BlockEvents, finaliz
 	}
 	ix.prune()
 	ix.cfg.Metrics.committed(ix.cfg.ChainID, len(evs), len(recs), time.Since(start))
-	if last.GetNumber()%1000 == 0 || len(evs) == 1 {
-		ix.log.Debug("committed", "to", last.GetNumber(), "blocks", len(evs), "records", len(recs))
+	ix.log.Debug("committed", "to", last.GetNumber(), "blocks", len(evs), "records", len(recs))
+	if now := time.Now(); now.Sub(ix.progress.at) >= progressEvery {
+		blocks := ix.committed.blocks.Load()
+		if !ix.progress.at.IsZero() {
+			rate := float64(blocks-ix.progress.blocks) / now.Sub(ix.progress.at).Seconds()
+			ix.log.Info("indexed", "block", last.GetNumber(), "node_head", nodeHead, "finalized", ix.finalized,
+				"blocks_per_s", fmt.Sprintf("%.1f", rate))
+		}
+		ix.progress.at, ix.progress.blocks = now, blocks
 	}
 	return nil
 }
