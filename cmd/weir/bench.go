@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,6 +27,28 @@ func newBenchCmd(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(newBenchRuntimeCmd(g), newBenchIngestCmd(g))
 	return cmd
+}
+
+// benchBrokers returns the brokers of a benchmark and says what they are: with
+// embeddedBroker an in-process broker persisted under dir (stopped by the returned
+// func), otherwise --brokers, else WEIR_KAFKA_BROKERS.
+func benchBrokers(cmd *cobra.Command, embeddedBroker bool, dir string) ([]string, string, func(), error) {
+	if embeddedBroker {
+		b, err := embedded.Start(embedded.Options{DataDir: filepath.Join(dir, "broker"), Addr: "127.0.0.1:0"})
+		if err != nil {
+			return nil, "", nil, err
+		}
+		stop := func() { _ = b.Close(context.WithoutCancel(cmd.Context())) }
+		return []string{b.Addr()}, "the embedded broker " + b.Addr(), stop, nil
+	}
+	cfg, err := config.Load(config.Sources{LookupEnv: os.LookupEnv, Flags: cmd.Flags()})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if err := cfg.Kafka.Validate(); err != nil {
+		return nil, "", nil, err
+	}
+	return cfg.Kafka.Brokers, fmt.Sprintf("Kafka at %v", cfg.Kafka.Brokers), func() {}, nil
 }
 
 // benchRuntimeOptions are the flags of `weir bench runtime` besides --brokers.
@@ -73,26 +96,12 @@ The brokers come from --brokers, else WEIR_KAFKA_BROKERS (deploy/local/stack.env
 			o := opts.run
 			o.StateDir = filepath.Join(tmp, "state")
 			o.Progress = out
-			where := ""
-			if opts.embedded {
-				b, err := embedded.Start(embedded.Options{DataDir: filepath.Join(tmp, "broker"), Addr: "127.0.0.1:0"})
-				if err != nil {
-					return err
-				}
-				defer b.Close(ctx)
-				o.Brokers = []string{b.Addr()}
-				where = "embedded broker " + b.Addr()
-			} else {
-				cfg, err := config.Load(config.Sources{LookupEnv: os.LookupEnv, Flags: cmd.Flags()})
-				if err != nil {
-					return err
-				}
-				if err := cfg.Kafka.Validate(); err != nil {
-					return err
-				}
-				o.Brokers = cfg.Kafka.Brokers
-				where = fmt.Sprintf("Kafka at %v", o.Brokers)
+			brokers, where, closeBroker, err := benchBrokers(cmd, opts.embedded, tmp)
+			if err != nil {
+				return err
 			}
+			defer closeBroker()
+			o.Brokers = brokers
 			fmt.Fprintf(out, "weir bench runtime on %s\n", where)
 			if opts.cpuProfile != "" {
 				f, err := os.Create(opts.cpuProfile)

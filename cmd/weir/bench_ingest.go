@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -18,7 +17,6 @@ import (
 	"github.com/weirhq/weir/bench/ingestbench"
 	"github.com/weirhq/weir/ingest/ethereum"
 	"github.com/weirhq/weir/internal/config"
-	"github.com/weirhq/weir/internal/embedded"
 	"github.com/weirhq/weir/schemas/catalog"
 )
 
@@ -68,31 +66,17 @@ The brokers come from --brokers, else WEIR_KAFKA_BROKERS (deploy/local/stack.env
 			}
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
-			var brokers []string
-			if opts.embedded {
-				tmp, err := os.MkdirTemp("", "weir-bench-ingest-")
-				if err != nil {
-					return err
-				}
-				defer os.RemoveAll(tmp)
-				b, err := embedded.Start(embedded.Options{DataDir: filepath.Join(tmp, "broker"), Addr: "127.0.0.1:0"})
-				if err != nil {
-					return err
-				}
-				defer b.Close(context.WithoutCancel(ctx))
-				brokers = []string{b.Addr()}
-				fmt.Fprintf(out, "weir bench ingest into the embedded broker %s\n", b.Addr())
-			} else {
-				cfg, err := config.Load(config.Sources{LookupEnv: os.LookupEnv, Flags: cmd.Flags()})
-				if err != nil {
-					return err
-				}
-				if err := cfg.Kafka.Validate(); err != nil {
-					return err
-				}
-				brokers = cfg.Kafka.Brokers
-				fmt.Fprintf(out, "weir bench ingest into Kafka at %v\n", brokers)
+			tmp, err := os.MkdirTemp("", "weir-bench-ingest-")
+			if err != nil {
+				return err
 			}
+			defer os.RemoveAll(tmp)
+			brokers, where, closeBroker, err := benchBrokers(cmd, opts.embedded, tmp)
+			if err != nil {
+				return err
+			}
+			defer closeBroker()
+			fmt.Fprintf(out, "weir bench ingest into %s\n", where)
 			opts.chain.Progress = out
 			if opts.cpuProfile != "" {
 				f, err := os.Create(opts.cpuProfile)

@@ -241,60 +241,38 @@ type indexed struct {
 func readIndexed(t testing.TB, k kafkaFixture) *indexed {
 	t.Helper()
 	waitStable(t, k)
-	out := &indexed{seen: map[string]int{}, events: map[string]bool{}}
-	read := func(topic string, each func(r *kgo.Record) codec.Event) {
-		meta := topic == k.topics.Retractions || topic == k.topics.Finality
-		for _, r := range kafkatest.ReadCommitted(t, k.brokers, topic) {
-			ev := each(r)
-			if err := codec.Unmarshal(r.Value, ev); err != nil {
-				t.Fatalf("%s offset %d: %v", topic, r.Offset, err)
-			}
-			out.seen[ev.GetMeta().GetEventId()]++
-			if !meta {
-				out.events[ev.GetMeta().GetEventId()] = true
-			}
+	x := &indexed{seen: map[string]int{}, events: map[string]bool{}}
+	x.blocks = readTopic[chainv1.Block](t, k, k.topics.Blocks, x, true)
+	x.txs = readTopic[chainv1.Transaction](t, k, k.topics.Transactions, x, true)
+	x.receipts = readTopic[chainv1.Receipt](t, k, k.topics.Receipts, x, true)
+	x.logs = readTopic[chainv1.Log](t, k, k.topics.Logs, x, true)
+	x.transfers = readTopic[chainv1.Transfer](t, k, k.topics.Transfers, x, true)
+	x.approvals = readTopic[chainv1.Approval](t, k, k.topics.Approvals, x, true)
+	x.retractions = readTopic[chainv1.Retraction](t, k, k.topics.Retractions, x, false)
+	x.finality = readTopic[chainv1.FinalityMarker](t, k, k.topics.Finality, x, false)
+	return x
+}
+
+// readTopic decodes every committed record of topic as a T, counting each event id in
+// x.seen and, for block events, in x.events.
+func readTopic[T any, P interface {
+	*T
+	codec.Event
+}](t testing.TB, k kafkaFixture, topic string, x *indexed, blockEvent bool,
+) []P {
+	t.Helper()
+	var out []P
+	for _, r := range kafkatest.ReadCommitted(t, k.brokers, topic) {
+		ev := P(new(T))
+		if err := codec.Unmarshal(r.Value, ev); err != nil {
+			t.Fatalf("%s offset %d: %v", topic, r.Offset, err)
 		}
+		x.seen[ev.GetMeta().GetEventId()]++
+		if blockEvent {
+			x.events[ev.GetMeta().GetEventId()] = true
+		}
+		out = append(out, ev)
 	}
-	read(k.topics.Blocks, func(*kgo.Record) codec.Event {
-		e := new(chainv1.Block)
-		out.blocks = append(out.blocks, e)
-		return e
-	})
-	read(k.topics.Transactions, func(*kgo.Record) codec.Event {
-		e := new(chainv1.Transaction)
-		out.txs = append(out.txs, e)
-		return e
-	})
-	read(k.topics.Receipts, func(*kgo.Record) codec.Event {
-		e := new(chainv1.Receipt)
-		out.receipts = append(out.receipts, e)
-		return e
-	})
-	read(k.topics.Logs, func(*kgo.Record) codec.Event {
-		e := new(chainv1.Log)
-		out.logs = append(out.logs, e)
-		return e
-	})
-	read(k.topics.Transfers, func(*kgo.Record) codec.Event {
-		e := new(chainv1.Transfer)
-		out.transfers = append(out.transfers, e)
-		return e
-	})
-	read(k.topics.Approvals, func(*kgo.Record) codec.Event {
-		e := new(chainv1.Approval)
-		out.approvals = append(out.approvals, e)
-		return e
-	})
-	read(k.topics.Retractions, func(*kgo.Record) codec.Event {
-		e := new(chainv1.Retraction)
-		out.retractions = append(out.retractions, e)
-		return e
-	})
-	read(k.topics.Finality, func(*kgo.Record) codec.Event {
-		e := new(chainv1.FinalityMarker)
-		out.finality = append(out.finality, e)
-		return e
-	})
 	return out
 }
 

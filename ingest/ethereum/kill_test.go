@@ -2,10 +2,8 @@ package ethereum_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weirhq/weir/ingest/ethereum"
+	"github.com/weirhq/weir/internal/proctest"
 )
 
 // childEnv makes the test binary run an indexer instead of the tests (TestMain); the
@@ -46,49 +45,12 @@ func runChild() int {
 	return 0
 }
 
-// child is an indexer running as a separate process.
-type child struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-func startChild(t *testing.T, c *simChain, k kafkaFixture) *child {
+// startChild runs the indexer as a separate process (see proctest).
+func startChild(t *testing.T, c *simChain, k kafkaFixture) *proctest.Child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	prefix := strings.TrimSuffix(k.topics.Blocks, "chain.blocks")
-	cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_RPC="+c.url,
+	return proctest.Start(t, childEnv+"=1", "CHILD_RPC="+c.url,
 		"CHILD_BROKERS="+strings.Join(k.brokers, ","), "CHILD_PREFIX="+prefix)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start child: %v", err)
-	}
-	ch := &child{cmd: cmd, done: make(chan error, 1)}
-	go func() { ch.done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-ch.done })
-	return ch
-}
-
-func (ch *child) kill(t *testing.T) {
-	t.Helper()
-	if err := ch.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		t.Fatalf("kill: %v", err)
-	}
-	<-ch.done
-	ch.done <- nil // for Cleanup
-}
-
-func (ch *child) stop(t *testing.T) {
-	t.Helper()
-	_ = ch.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-ch.done:
-		ch.done <- nil
-		if err != nil {
-			t.Fatalf("child exited with %v after SIGTERM", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("child did not stop within 30s of SIGTERM")
-	}
 }
 
 // TestKillNine kills the indexer process with SIGKILL twice during a backfill and twice
@@ -107,10 +69,10 @@ func TestKillNine(t *testing.T) {
 			// Backfill: kill at a third and at two thirds of the way.
 			ch := startChild(t, c, k)
 			waitCheckpoint(t, k, 80, 2*time.Minute)
-			ch.kill(t)
+			ch.Kill(t)
 			ch = startChild(t, c, k)
 			waitCheckpoint(t, k, 160, 2*time.Minute)
-			ch.kill(t)
+			ch.Kill(t)
 
 			// Follow: new blocks arrive while the indexer is killed and restarted.
 			ch = startChild(t, c, k)
@@ -123,10 +85,10 @@ func TestKillNine(t *testing.T) {
 				if round == 0 {
 					// Caught up, then a reorg while the indexer is down.
 					waitCheckpoint(t, k, c.head(t), 2*time.Minute)
-					ch.kill(t)
+					ch.Kill(t)
 					c.fork(3)
 				} else {
-					ch.kill(t) // mid-follow
+					ch.Kill(t) // mid-follow
 				}
 				for i := 0; i < 5; i++ {
 					c.block(2)
@@ -135,7 +97,7 @@ func TestKillNine(t *testing.T) {
 			}
 			head := c.head(t)
 			waitCheckpoint(t, k, head, 2*time.Minute)
-			ch.stop(t)
+			ch.Stop(t)
 
 			x := readIndexed(t, k)
 			if d := x.duplicates(); len(d) > 0 {

@@ -49,12 +49,12 @@ func testKillNine(t *testing.T, brokers []string) {
 	half := len(w.records) / 2
 	s.produce(w.records[:half])
 	s.waitOutput(20, 2*time.Minute)
-	c.kill(t)
+	c.Kill(t)
 
 	c = s.startChild(state, "a")
 	s.produce(w.records[half:])
 	s.waitOutput(int64(len(w.expected)/2), 2*time.Minute)
-	c.kill(t)
+	c.Kill(t)
 
 	// Lose the local state entirely: the restart must rebuild it from the changelog.
 	if err := os.RemoveAll(state); err != nil {
@@ -63,11 +63,11 @@ func testKillNine(t *testing.T, brokers []string) {
 	c = s.startChild(state, "a")
 	s.produce(s.closers(minutes))
 	s.waitOutput(int64(len(w.expected))*2/3, 2*time.Minute)
-	c.kill(t)
+	c.Kill(t)
 
 	c = s.startChild(state, "a")
 	s.waitConsumed(3 * time.Minute)
-	c.stop(t)
+	c.Stop(t)
 	s.checkTotals(w)
 }
 

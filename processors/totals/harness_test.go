@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"math/big"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -23,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/weirhq/weir/internal/kafkatest"
+	"github.com/weirhq/weir/internal/proctest"
 	"github.com/weirhq/weir/processors/stream"
 	"github.com/weirhq/weir/processors/window"
 	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
@@ -321,49 +320,12 @@ func (s *scenario) checkTotals(w *workload) {
 	}
 }
 
-// child is the processor running as a separate process.
-type child struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-func (s *scenario) startChild(state, id string) *child {
+// startChild runs the processor as a separate process (see proctest).
+func (s *scenario) startChild(state, id string) *proctest.Child {
 	s.t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1",
+	return proctest.Start(s.t, childEnv+"=1",
 		"CHILD_BROKERS="+strings.Join(s.brokers, ","), "CHILD_PREFIX="+s.prefix,
 		"CHILD_STATE="+state, "CHILD_ID="+id)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("start child: %v", err)
-	}
-	c := &child{cmd: cmd, done: make(chan error, 1)}
-	go func() { c.done <- cmd.Wait() }()
-	s.t.Cleanup(func() { _ = cmd.Process.Kill(); <-c.done })
-	return c
-}
-
-func (c *child) kill(t *testing.T) {
-	t.Helper()
-	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		t.Fatalf("kill: %v", err)
-	}
-	<-c.done
-	c.done <- nil // for Cleanup
-}
-
-func (c *child) stop(t *testing.T) {
-	t.Helper()
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-c.done:
-		c.done <- nil
-		if err != nil {
-			t.Fatalf("child exited with %v after SIGTERM", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("child did not stop within 60s of SIGTERM")
-	}
 }
 
 // waitOutput waits until the output topic holds at least n records (committed or not).
