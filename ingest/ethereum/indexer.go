@@ -155,6 +155,7 @@ type Indexer struct {
 	canon     *Canon
 	ids       map[common.Hash][]string // event ids of the tracked blocks
 	finalized uint64                   // highest block announced FINALIZED
+	safe      uint64                   // highest block emitted as SAFE or better
 	next      uint64                   // the next block to emit
 
 	// progress is when progress was last logged, and the block count then.
@@ -268,7 +269,7 @@ func (ix *Indexer) restore(ctx context.Context) error {
 	}
 	ix.ids = make(map[common.Hash][]string)
 	if cp == nil {
-		ix.canon, ix.finalized = NewCanon(ix.cfg.Depth), 0
+		ix.canon, ix.finalized, ix.safe = NewCanon(ix.cfg.Depth), 0, 0
 		ix.next = ix.cfg.StartBlock
 		if ix.cfg.StartAtHead {
 			if ix.next, err = ix.node.Head(ctx); err != nil {
@@ -288,7 +289,7 @@ func (ix *Indexer) restore(ctx context.Context) error {
 	if ix.canon, err = Restore(ix.cfg.Depth, blocks); err != nil {
 		return err
 	}
-	ix.finalized = cp.GetFinalized()
+	ix.finalized, ix.safe = cp.GetFinalized(), cp.GetSafe()
 	head, ok := ix.canon.Head()
 	if !ok {
 		return fmt.Errorf("checkpoint of %s tracks no block", ix.cfg.ID())
@@ -355,7 +356,7 @@ type fetched struct {
 // Parallelism in flight) and committing them in order, TxnBlocks at a time. It returns
 // after a reorg has been handled, or at the end of the range.
 func (ix *Indexer) emitRange(ctx context.Context, from, to, nodeHead uint64) error {
-	finalized, err := ix.finalizedAt(ctx, nodeHead)
+	settled, err := ix.settledAt(ctx, nodeHead)
 	if err != nil {
 		return err
 	}
@@ -392,7 +393,7 @@ func (ix *Indexer) emitRange(ctx context.Context, from, to, nodeHead uint64) err
 		if len(pending) == 0 {
 			return nil
 		}
-		err := ix.commitBlocks(gctx, pending, finalized, nodeHead)
+		err := ix.commitBlocks(gctx, pending, settled, nodeHead)
 		pending, records = pending[:0], 0
 		return err
 	}
@@ -513,38 +514,57 @@ func (ix *Indexer) checkTracer(ctx context.Context) error {
 	return nil
 }
 
-// finalizedAt returns the highest final block: the node's "finalized" tag, or
-// FinalityDepth below nodeHead.
-func (ix *Indexer) finalizedAt(ctx context.Context, nodeHead uint64) (uint64, error) {
+// settled is how far the chain is settled: the highest safe and the highest finalized
+// block.
+type settled struct{ safe, finalized uint64 }
+
+// settledAt returns how settled the chain is: with FinalityDepth, blocks that deep under
+// nodeHead are final (and nothing is merely safe); otherwise the node's "safe" and
+// "finalized" block tags. A node without a "safe" tag counts as safe up to finalized.
+func (ix *Indexer) settledAt(ctx context.Context, nodeHead uint64) (settled, error) {
 	if ix.cfg.FinalityDepth > 0 {
 		if nodeHead < ix.cfg.FinalityDepth {
-			return 0, nil
+			return settled{}, nil
 		}
-		return nodeHead - ix.cfg.FinalityDepth, nil
+		f := nodeHead - ix.cfg.FinalityDepth
+		return settled{safe: f, finalized: f}, nil
 	}
 	f, err := ix.node.Finalized(ctx)
 	if err != nil {
-		return 0, err
+		return settled{}, err
 	}
-	return f, nil
+	safe, err := ix.node.Safe(ctx)
+	if err != nil || safe < f {
+		safe = f
+	}
+	return settled{safe: safe, finalized: f}, nil
+}
+
+// confirmation is the status of block number n at emission.
+func (s settled) confirmation(n, nodeHead uint64) Confirmation {
+	c := Confirmation{Status: chainv1.ConfirmationStatus_CONFIRMATION_STATUS_LATEST}
+	switch {
+	case n <= s.finalized:
+		c.Status = chainv1.ConfirmationStatus_CONFIRMATION_STATUS_FINALIZED
+	case n <= s.safe:
+		c.Status = chainv1.ConfirmationStatus_CONFIRMATION_STATUS_SAFE
+	}
+	if nodeHead > n {
+		c.Confirmations = nodeHead - n
+	}
+	return c
 }
 
 // commitBlocks writes the events of evs (consecutive, already linked into canon), a
 // finality marker when the final block moved, and the checkpoint, in one transaction.
-func (ix *Indexer) commitBlocks(ctx context.Context, evs []*BlockEvents, finalized, nodeHead uint64) error {
+func (ix *Indexer) commitBlocks(ctx context.Context, evs []*BlockEvents, st settled, nodeHead uint64) error {
 	start := time.Now()
 	t := ix.cfg.Topics
 	var recs []*kgo.Record
 	chainKey := strconv.FormatUint(ix.cfg.ChainID, 10)
 	for _, ev := range evs {
 		n := ev.Block.GetNumber()
-		conf := Confirmation{Status: chainv1.ConfirmationStatus_CONFIRMATION_STATUS_LATEST}
-		if n <= finalized {
-			conf.Status = chainv1.ConfirmationStatus_CONFIRMATION_STATUS_FINALIZED
-		}
-		if nodeHead > n {
-			conf.Confirmations = nodeHead - n
-		}
+		conf := st.confirmation(n, nodeHead)
 		ev.SetConfirmation(conf)
 		rs, err := blockRecords(t, chainKey, ev)
 		if err != nil {
@@ -554,7 +574,7 @@ func (ix *Indexer) commitBlocks(ctx context.Context, evs []*BlockEvents, finaliz
 	}
 	last := evs[len(evs)-1].Block
 	newFinal := ix.finalized
-	if m := min(finalized, last.GetNumber()); m > ix.finalized {
+	if m := min(st.finalized, last.GetNumber()); m > ix.finalized {
 		marker, err := ix.finalityMarker(ctx, m, evs)
 		if err != nil {
 			return err
@@ -566,6 +586,9 @@ func (ix *Indexer) commitBlocks(ctx context.Context, evs []*BlockEvents, finaliz
 		recs = append(recs, r)
 		newFinal = m
 	}
+	// (On a failed commit the session restarts from the last checkpoint, so updating
+	// safe first is harmless.)
+	ix.safe = max(ix.safe, min(st.safe, last.GetNumber()))
 	if err := ix.w.commit(ctx, recs, ix.checkpoint(newFinal, last.GetMeta().GetEventTime())); err != nil {
 		return err
 	}
@@ -677,7 +700,7 @@ func (ix *Indexer) source() string {
 func (ix *Indexer) checkpoint(finalized uint64, at *timestamppb.Timestamp) *chainv1.IngestCheckpoint {
 	blocks := ix.canon.Blocks()
 	cp := &chainv1.IngestCheckpoint{
-		Indexer: ix.cfg.ID(), ChainId: ix.cfg.ChainID, Finalized: finalized,
+		Indexer: ix.cfg.ID(), ChainId: ix.cfg.ChainID, Finalized: finalized, Safe: max(ix.safe, finalized),
 		Canonical: make([]*chainv1.BlockRef, len(blocks)),
 	}
 	for i, b := range blocks {

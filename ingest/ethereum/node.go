@@ -118,6 +118,19 @@ func (n *Node) Finalized(ctx context.Context) (uint64, error) {
 	return h.Number.Uint64(), nil
 }
 
+// Safe returns the number of the node's safe block ("safe" tag).
+func (n *Node) Safe(ctx context.Context) (uint64, error) {
+	var h *types.Header
+	err := n.call(ctx, "eth_getBlockByNumber(safe)", func(ctx context.Context) (err error) {
+		h, err = n.eth.HeaderByNumber(ctx, big.NewInt(int64(rpc.SafeBlockNumber)))
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return h.Number.Uint64(), nil
+}
+
 // CanonicalHash returns the hash of the canonical block at number (a HashSource), or
 // the zero hash when number is above the node's head.
 func (n *Node) CanonicalHash(ctx context.Context, number uint64) (common.Hash, error) {
