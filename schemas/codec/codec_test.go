@@ -2,6 +2,7 @@ package codec
 
 import (
 	"errors"
+	"github.com/weirhq/weir/schemas/codectest"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	ledgerv1 "github.com/weirhq/weir/schemas/gen/weir/ledger/v1"
 	paymentsv1 "github.com/weirhq/weir/schemas/gen/weir/payments/v1"
 	riskv1 "github.com/weirhq/weir/schemas/gen/weir/risk/v1"
+	"github.com/weirhq/weir/schemas/codectest"
 )
 
 func meta(kind string) *commonv1.Meta {
@@ -145,7 +147,7 @@ func TestRoundTripEveryEvent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			populate(t, ev.ProtoReflect())
+			codectest.Populate(ev.ProtoReflect(), 0)
 			b, err := Marshal(ev)
 			if err != nil {
 				t.Fatalf("Marshal of a fully populated %s: %v", name, err)

@@ -2,6 +2,8 @@ package codec
 
 import (
 	"errors"
+	"github.com/weirhq/weir/schemas/codectest"
+	"github.com/weirhq/weir/schemas/codectest"
 	"math/big"
 	"regexp"
 	"testing"
@@ -19,7 +21,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		populate(f, ev.ProtoReflect())
+		codectest.Populate(ev.ProtoReflect(), 0)
 		b, err := Marshal(ev)
 		if err != nil {
 			f.Fatal(err)
