@@ -2,7 +2,6 @@ package codec
 
 import (
 	"errors"
-	"github.com/weirhq/weir/schemas/codectest"
 	"slices"
 	"strings"
 	"testing"
@@ -14,13 +13,13 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/weirhq/weir/schemas/codectest"
 	"github.com/weirhq/weir/schemas/eventid"
 	chainv1 "github.com/weirhq/weir/schemas/gen/weir/chain/v1"
 	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
 	ledgerv1 "github.com/weirhq/weir/schemas/gen/weir/ledger/v1"
 	paymentsv1 "github.com/weirhq/weir/schemas/gen/weir/payments/v1"
 	riskv1 "github.com/weirhq/weir/schemas/gen/weir/risk/v1"
-	"github.com/weirhq/weir/schemas/codectest"
 )
 
 func meta(kind string) *commonv1.Meta {

@@ -2,13 +2,13 @@ package codec
 
 import (
 	"errors"
-	"github.com/weirhq/weir/schemas/codectest"
-	"github.com/weirhq/weir/schemas/codectest"
 	"math/big"
 	"regexp"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/weirhq/weir/schemas/codectest"
 )
 
 // FuzzDecode feeds arbitrary bytes to Decode for every event type. Decode must never
