@@ -48,3 +48,11 @@ var ErrPoison = poisonError{}
 type poisonError struct{}
 
 func (poisonError) Error() string { return "record cannot be stored" }
+
+// Assigner is implemented by a Writer that keeps state per partition (such as the
+// highest offset it knows the store holds). The runner calls Assigned after every
+// rebalance with the partitions the instance now owns, before any Write of their
+// records: state about a partition another instance wrote to meanwhile is stale.
+type Assigner interface {
+	Assigned(ctx context.Context, partitions map[string][]int32) error
+}
