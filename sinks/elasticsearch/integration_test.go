@@ -508,6 +508,14 @@ func TestWriteErrors(t *testing.T) {
 	if !errors.Is(err, sinks.ErrPoison) {
 		t.Errorf("Write of a document the mapping refuses: %v, want ErrPoison", err)
 	}
+	// A document the server refuses (400): an index that requires a routing value.
+	routed := h.record("payments.webhooks", populated(t, "weir.payments.v1.WebhookDelivery", 1), 0)
+	h.must("PUT", "/"+h.w.IndexName("payments.webhooks", routed.Event.GetMeta().GetEventTime().AsTime()),
+		map[string]any{"mappings": map[string]any{"_routing": map[string]any{"required": true}}}, 200)
+	err = h.w.Write(ctx, []sinks.Record{routed})
+	if !errors.Is(err, sinks.ErrPoison) || !strings.Contains(err.Error(), "400") {
+		t.Errorf("Write of a document the server refuses: %v, want ErrPoison from a 400", err)
+	}
 	good := h.record("payments.intents", populated(t, "weir.payments.v1.IntentTransition", 1), 1)
 	down.Store(true)
 	err = h.w.Write(ctx, []sinks.Record{good})

@@ -207,7 +207,12 @@ func (w *Writer) prepare(ctx context.Context, recs []sinks.Record) error {
 		if w.ready[r.Topic] {
 			continue
 		}
-		md := r.Event.ProtoReflect().Descriptor()
+		// The catalogue's type, not the record's, makes a known topic's mapping: a
+		// record of another type must not add its fields to the topic's indices.
+		md, ok := w.topics[r.Topic]
+		if !ok {
+			md = r.Event.ProtoReflect().Descriptor()
+		}
 		if err := w.ensureTemplate(ctx, r.Topic, md, false); err != nil {
 			return err
 		}
@@ -403,6 +408,9 @@ func (w *Writer) pendingOf(r *sinks.Record) (pending, error) {
 		return pending{}, fmt.Errorf("topic %s: %w", r.Topic, err)
 	}
 	m := r.Event.ProtoReflect()
+	if want, ok := w.topics[r.Topic]; ok && want.FullName() != m.Descriptor().FullName() {
+		return pending{}, fmt.Errorf("record %s/%d@%d holds a %s, topic %s holds %s", r.Topic, r.Partition, r.Offset, m.Descriptor().FullName(), r.Topic, want.FullName())
+	}
 	doc, err := EventFields(m)
 	if err != nil {
 		return pending{}, fmt.Errorf("event %s: %w", id, err)
