@@ -81,7 +81,7 @@ type componentFactory func() (Component, error)
 // factory, which builds it from cfg (the servers' addresses; its local state under
 // cfg.StateDir/NAME). Only the chosen component is built.
 func clusterComponents(cfg config.Config, env clusterEnv) map[string]componentFactory {
-	return map[string]componentFactory{
+	factories := map[string]componentFactory{
 		ethereum.DefaultComponent: func() (Component, error) {
 			return ingestComponent(cfg.Ethereum.IndexedChains(), cfg.Kafka.Brokers, env.Registry, env.Logger)
 		},
@@ -92,6 +92,10 @@ func clusterComponents(cfg config.Config, env clusterEnv) map[string]componentFa
 				stream.WithLogger(env.Logger.With("component", totals.DefaultApp)))
 		},
 	}
+	for name, f := range sinkComponents(cfg, env.Registry, env.Logger) {
+		factories[name] = f
+	}
+	return factories
 }
 
 // ingestComponent builds the Ethereum indexers of chains as one component.

@@ -49,6 +49,9 @@ ClickHouse and Elasticsearch.
 		newTopicsCmd(g),
 		newVersionCmd(),
 		newBenchCmd(g),
+		newSinksCmd(g),
+		newSQLCmd(g),
+		newSearchCmd(g),
 	)
 	return root
 }
