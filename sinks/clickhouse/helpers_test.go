@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,4 +103,34 @@ func record(topic catalog.Topic, ev codec.Event, partition int32, offset int64) 
 		Topic: topic.Name, Partition: partition, Offset: offset,
 		Timestamp: time.Now(), Type: topic.Value, Event: ev,
 	}
+}
+
+// rows runs query and returns each row's values rendered by canon, joined by spaces.
+func (db *testDB) rows(t *testing.T, query string, args ...any) []string {
+	t.Helper()
+	rows, err := db.conn.Query(context.Background(), query, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	var out []string
+	cts := rows.ColumnTypes()
+	for rows.Next() {
+		dest := make([]any, len(cts))
+		for i, ct := range cts {
+			dest[i] = reflect.New(ct.ScanType()).Interface()
+		}
+		if err := rows.Scan(dest...); err != nil {
+			t.Fatal(err)
+		}
+		parts := make([]string, len(dest))
+		for i := range dest {
+			parts[i] = canon(dest[i])
+		}
+		out = append(out, strings.Join(parts, " "))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
