@@ -51,4 +51,8 @@
 // model version and 1000-basis-point bucket) and risk_alerts_hourly (alerts per
 // severity). All of it is created by Migrate, in numbered migrations recorded in
 // schema_migrations.
+//
+// On ClickHouse 18.16, toString() of a Decimal128 with more than about 20 digits prints
+// garbage; the value itself, its sums and clickhouse-client's output formats are right.
+// Compare and print the *_num columns as they are, not through toString.
 package clickhouse
