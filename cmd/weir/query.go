@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"os"
 	"reflect"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -330,20 +331,49 @@ func printHits(out io.Writer, format string, hits []elasticsearch.Hit, total int
 			return err
 		}
 		meta, _ := doc["meta"].(map[string]any)
-		fields := map[string]any{}
-		for k, v := range doc {
-			switch k {
-			case "meta", "topic", "partition", "offset", "event_type":
-			default:
-				fields[k] = v
-			}
-		}
-		b, _ := json.Marshal(fields)
-		fmt.Fprintf(tw, "%v\t%v\t%v\t%s\n", meta["event_time"], doc["topic"], h.ID, b)
+		fmt.Fprintf(tw, "%v\t%v\t%v\t%s\n", meta["event_time"], doc["topic"], h.ID, summary(doc))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "(%d of %d matches)\n", len(hits), total)
 	return nil
+}
+
+// summary is a one-line digest of a search document for the table: its top-level
+// fields as key=value in name order, amounts as "value asset", leaving out the
+// bookkeeping fields, cut at 200 characters.
+func summary(doc map[string]any) string {
+	keys := make([]string, 0, len(doc))
+	for k := range doc {
+		switch k {
+		case "meta", "topic", "partition", "offset", "event_type", "retracted":
+		default:
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		switch v := doc[k].(type) {
+		case map[string]any:
+			if val, ok := v["value"]; ok {
+				parts = append(parts, fmt.Sprintf("%s=%v %v", k, val, v["asset"]))
+			} else if n, ok := v["number"]; ok {
+				parts = append(parts, fmt.Sprintf("%s=#%v", k, n))
+			}
+		case []any:
+			parts = append(parts, fmt.Sprintf("%s=[%d]", k, len(v)))
+		case nil:
+		default:
+			if str := fmt.Sprint(v); str != "" {
+				parts = append(parts, k+"="+str)
+			}
+		}
+	}
+	out := strings.Join(parts, " ")
+	if len(out) > 200 {
+		out = out[:197] + "..."
+	}
+	return out
 }
