@@ -23,33 +23,42 @@ import (
 
 // TestDevIndexesTheSimulatedChain runs `weir dev` with a reorg every four blocks and,
 // while it runs, finds the simulated chain's blocks, transfers and retractions in the
-// embedded broker's chain topics.
+// embedded broker's chain topics; then stops it as Ctrl-C does.
 func TestDevIndexesTheSimulatedChain(t *testing.T) {
 	dir := t.TempDir()
-	l, errc := startWeir(t, t.Context(), "dev", "--for", "14s", "--data", dir, "--broker-port", "0",
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	l, errc := startWeir(t, ctx, "dev", "--for", "2m", "--data", dir, "--broker-port", "0",
 		"--http", "127.0.0.1:0", "--reorg-every", "4", "--chain-rate", "30")
 	broker := strings.Fields(field(t, l, "broker"))[0]
-	l.waitFor(t, "running for 14s")
-	time.Sleep(11 * time.Second)
+	l.waitFor(t, "running for 2m")
 	brokers := []string{broker}
 	var blocks []*chainv1.Block
-	for _, r := range kafkatest.ReadCommitted(t, brokers, "chain.blocks") {
-		b := new(chainv1.Block)
-		if err := codec.Unmarshal(r.Value, b); err != nil {
-			t.Fatal(err)
+	var transfers, retractions int
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(time.Second) {
+		blocks = blocks[:0]
+		for _, r := range kafkatest.ReadCommitted(t, brokers, "chain.blocks") {
+			b := new(chainv1.Block)
+			if err := codec.Unmarshal(r.Value, b); err != nil {
+				t.Fatal(err)
+			}
+			blocks = append(blocks, b)
 		}
-		blocks = append(blocks, b)
-	}
-	transfers := kafkatest.ReadCommitted(t, brokers, "chain.transfers")
-	retractions := kafkatest.ReadCommitted(t, brokers, "chain.retractions")
-	if len(blocks) < 6 || len(transfers) < 50 || len(retractions) == 0 {
-		t.Errorf("after 11s: %d blocks, %d transfers, %d retractions; want at least 6, 50, 1", len(blocks), len(transfers), len(retractions))
+		transfers = len(kafkatest.ReadCommitted(t, brokers, "chain.transfers"))
+		retractions = len(kafkatest.ReadCommitted(t, brokers, "chain.retractions"))
+		if len(blocks) >= 6 && transfers >= 50 && retractions > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 90s: %d blocks, %d transfers, %d retractions; want at least 6, 50, 1", len(blocks), transfers, retractions)
+		}
 	}
 	for i, b := range blocks {
 		if b.GetChainId() != 1337 || (i > 0 && b.GetNumber() > blocks[i-1].GetNumber()+1) {
 			t.Fatalf("block %d after %d: a gap", b.GetNumber(), blocks[i-1].GetNumber())
 		}
 	}
+	cancel() // Ctrl-C
 	if err := waitErr(t, errc, time.Minute); err != nil {
 		t.Fatalf("weir dev: %v", err)
 	}

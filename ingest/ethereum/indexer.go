@@ -231,7 +231,7 @@ func (ix *Indexer) Run(ctx context.Context) error {
 			return nil
 		case errors.Is(err, ErrReorgTooDeep), errors.Is(err, ErrWrongChain), errors.Is(err, ErrNoTracer):
 			return err
-		case !started && ix.w == nil:
+		case !started && errors.Is(err, errConnect):
 			return err // Kafka unreachable at start
 		}
 		started = true
@@ -251,7 +251,7 @@ func (ix *Indexer) Run(ctx context.Context) error {
 func (ix *Indexer) session(ctx context.Context, heads <-chan struct{}) error {
 	w, err := newWriter(ctx, ix.cfg.Brokers, ix.cfg.ID(), ix.cfg.Topics, ix.cfg.TransactionTimeout, ix.cfg.KafkaOpts)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errConnect, err)
 	}
 	ix.w = w
 	defer func() { w.close(); ix.w = nil }()
@@ -409,6 +409,14 @@ func (ix *Indexer) emitRange(ctx context.Context, from, to, nodeHead uint64) err
 			stop = gctx.Err()
 			continue
 		}
+		if errors.Is(f.err, ErrBlockNotFound) {
+			// The node's head went down (a reorg to a shorter chain) after the range was
+			// planned: commit what links, and let the loop look at the head again.
+			if stop = commit(); stop == nil {
+				stop = errReorgHandled
+			}
+			continue
+		}
 		if f.err != nil {
 			stop = errors.Join(commit(), f.err)
 			continue
@@ -455,6 +463,9 @@ func (ix *Indexer) emitRange(ctx context.Context, from, to, nodeHead uint64) err
 }
 
 var errReorgHandled = errors.New("reorg handled")
+
+// errConnect marks a session that could not connect its producer to Kafka.
+var errConnect = errors.New("kafka")
 
 // links reports whether ev extends the indexed chain (the last pending or committed
 // block), and if so records it in canon.

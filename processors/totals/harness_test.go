@@ -131,6 +131,18 @@ func newScenario(t *testing.T, brokers []string) *scenario {
 			t.Fatalf("create %s: %v", topic, err)
 		}
 	}
+	// A broker may answer metadata requests before it learns of a topic the controller
+	// just created; the child process checks its topics at start, so wait for them.
+	for {
+		details, err := s.adm.ListTopics(ctx, s.input, s.output)
+		if err == nil && details.Error() == nil && len(details) == 2 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("topics not visible 30s after their creation: %v %v", err, details.Error())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
