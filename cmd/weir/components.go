@@ -58,6 +58,7 @@ func devComponents(env devEnv) ([]Component, error) {
 	}
 	comps := []Component{tot}
 	comps = append(comps, devChainComponents(env)...)
+	comps = append(comps, devSinkComponents(env)...)
 	if env.DemoPostings > 0 {
 		comps = append(comps, &loadgen.Postings{Brokers: env.Brokers, Rate: env.DemoPostings,
 			Logger: env.Logger.With("component", "demo-postings")})

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/big"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -19,8 +20,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/weirhq/weir/internal/config"
+	"github.com/weirhq/weir/sinks/bleve"
 	"github.com/weirhq/weir/sinks/clickhouse"
 	"github.com/weirhq/weir/sinks/elasticsearch"
+	"github.com/weirhq/weir/sinks/parquet"
 )
 
 // loadConfig builds the configuration of a one-shot command: defaults, the WEIR_*
@@ -88,15 +91,38 @@ func checkFormat(f string) error {
 	return fmt.Errorf("--format %q: want one of %s", f, strings.Join(queryFormats, ", "))
 }
 
+// devData returns the `weir dev` data directory to query instead of a cluster store, or
+// "" for the cluster store: --data when given; otherwise ./.weir when it holds the store
+// (sub) and no cluster address is configured (no --config, no flag, no env variable).
+func devData(cmd *cobra.Command, file, flag, env, sub string) string {
+	if f := cmd.Flags().Lookup("data"); f != nil && f.Changed {
+		return f.Value.String()
+	}
+	if file != "" || cmd.Flags().Changed(flag) {
+		return ""
+	}
+	if v, ok := os.LookupEnv(env); ok && v != "" {
+		return ""
+	}
+	if st, err := os.Stat(filepath.Join(".weir", sub)); err == nil && st.IsDir() {
+		return ".weir"
+	}
+	return ""
+}
+
 func newSQLCmd(g *globals) *cobra.Command {
-	var file, format string
+	var file, format, data string
 	cmd := &cobra.Command{
 		Use:   `sql "SELECT …"`,
 		Short: "Run an analyst's SQL query on ClickHouse and print the rows",
 		Long: `Run one SQL statement on the ClickHouse of the configuration (database weir:
 one table per topic, e.g. chain_transfers; <table>_canonical views without the events
 of blocks a reorg retracted; rollups such as payments_volume_hourly) and print the
-rows as an aligned table (default), CSV or JSON (an array of objects).`,
+rows as an aligned table (default), CSV or JSON (an array of objects).
+
+After weir dev, the same tables and views are queried with DuckDB over the Parquet
+archive of its data directory: with --data DIR, or by default when ./.weir/archive
+exists and no ClickHouse address is configured.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := g.logger(cmd.ErrOrStderr()); err != nil {
@@ -104,6 +130,13 @@ rows as an aligned table (default), CSV or JSON (an array of objects).`,
 			}
 			if err := checkFormat(format); err != nil {
 				return err
+			}
+			if dir := devData(cmd, file, config.FlagClickHouseAddr, config.EnvClickHouseAddr, archiveDir); dir != "" {
+				cols, rows, err := parquet.Query(cmd.Context(), filepath.Join(dir, archiveDir), args[0])
+				if err != nil {
+					return err
+				}
+				return printRows(cmd.OutOrStdout(), format, cols, rows)
 			}
 			cfg, err := loadConfig(cmd, file)
 			if err != nil {
@@ -121,6 +154,7 @@ rows as an aligned table (default), CSV or JSON (an array of objects).`,
 	}
 	cmd.Flags().StringVar(&file, "config", "", "YAML config file (see internal/config)")
 	cmd.Flags().StringVar(&format, "format", "table", "output: table, csv or json")
+	cmd.Flags().StringVar(&data, "data", "", "query the Parquet archive of this weir dev data directory (default ./.weir when it has one and no ClickHouse is configured)")
 	config.AddFlags(cmd.Flags(), config.FlagClickHouseAddr)
 	return cmd
 }
@@ -265,7 +299,7 @@ func deref(v any) any {
 }
 
 func newSearchCmd(g *globals) *cobra.Command {
-	var file, format, topic string
+	var file, format, topic, data string
 	var size int
 	cmd := &cobra.Command{
 		Use:   `search 'merchant_id:m_123 AND state:failed'`,
@@ -274,7 +308,11 @@ func newSearchCmd(g *globals) *cobra.Command {
 query string: field:value terms, AND/OR/NOT, ranges (amount.value.num:>1000), quoted
 phrases. Field names are the events' protobuf names (merchant_id, state, from, to,
 amount.value, meta.event_id, …). Prints the newest matches first, as a table (time,
-family, event id, fields) or as JSON documents.`,
+family, event id, fields) or as JSON documents.
+
+After weir dev, the Bleve index of its data directory is searched instead: with
+--data DIR, or by default when ./.weir/search exists and no Elasticsearch address is
+configured (stop weir dev first: the index is locked while it runs).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := g.logger(cmd.ErrOrStderr()); err != nil {
@@ -286,11 +324,27 @@ family, event id, fields) or as JSON documents.`,
 			if format == "csv" {
 				return errors.New("--format csv: weir search prints table or json")
 			}
+			ctx := cmd.Context()
+			if dir := devData(cmd, file, config.FlagElasticURL, config.EnvElasticURL, searchDir); dir != "" {
+				w, err := bleve.Open(ctx, bleve.Options{Dir: filepath.Join(dir, searchDir)})
+				if err != nil {
+					return err
+				}
+				defer w.Close()
+				hits, total, err := w.Search(ctx, args[0], bleve.SearchOptions{Topic: topic, Size: size})
+				if err != nil {
+					return err
+				}
+				esHits := make([]elasticsearch.Hit, len(hits))
+				for i, h := range hits {
+					esHits[i] = elasticsearch.Hit{Index: h.Index, ID: h.ID, Source: h.Source}
+				}
+				return printHits(cmd.OutOrStdout(), format, esHits, int64(total))
+			}
 			cfg, err := loadConfig(cmd, file)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
 			w, err := elasticsearch.Open(ctx, elasticsearchOptions(cfg))
 			if err != nil {
 				return err
@@ -307,6 +361,7 @@ family, event id, fields) or as JSON documents.`,
 	cmd.Flags().StringVar(&format, "format", "table", "output: table or json")
 	cmd.Flags().StringVar(&topic, "topic", "", "search one family, e.g. payments.intents (default: all)")
 	cmd.Flags().IntVar(&size, "size", 20, "how many matches to print")
+	cmd.Flags().StringVar(&data, "data", "", "search the Bleve index of this weir dev data directory (default ./.weir when it has one and no Elasticsearch is configured)")
 	config.AddFlags(cmd.Flags(), config.FlagElasticURL)
 	return cmd
 }

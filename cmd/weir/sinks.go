@@ -3,15 +3,53 @@ package main
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weirhq/weir/internal/config"
 	"github.com/weirhq/weir/sinks"
+	"github.com/weirhq/weir/sinks/bleve"
 	"github.com/weirhq/weir/sinks/clickhouse"
 	"github.com/weirhq/weir/sinks/elasticsearch"
+	"github.com/weirhq/weir/sinks/parquet"
 )
+
+// The dev sinks and where they keep their data under --data.
+const (
+	sinkArchive = "sink-archive" // Parquet files, queried with DuckDB (weir sql)
+	sinkSearch  = "sink-search"  // a Bleve index (weir search)
+	archiveDir  = "archive"
+	searchDir   = "search"
+)
+
+// devSinkComponents returns the sinks of `weir dev`: the Parquet archive, which is the
+// dev mode's analytics store, and the Bleve index, its audit search.
+func devSinkComponents(env devEnv) []Component {
+	metrics := sinks.NewMetrics(env.Registry)
+	opts := func(name string) sinks.Options {
+		return sinks.Options{Brokers: env.Brokers, Metrics: metrics, Logger: env.Logger.With("component", name)}
+	}
+	archive := func(ctx context.Context) (sinks.Writer, func(), error) {
+		w, err := parquet.Open(ctx, parquet.Options{Dir: filepath.Join(env.DataDir, archiveDir)})
+		if err != nil {
+			return nil, nil, err
+		}
+		return w, func() { _ = w.Close() }, nil
+	}
+	search := func(ctx context.Context) (sinks.Writer, func(), error) {
+		w, err := bleve.Open(ctx, bleve.Options{Dir: filepath.Join(env.DataDir, searchDir)})
+		if err != nil {
+			return nil, nil, err
+		}
+		return w, func() { _ = w.Close() }, nil
+	}
+	return []Component{
+		sinks.NewComponent(sinkArchive, archive, opts(sinkArchive)),
+		sinks.NewComponent(sinkSearch, search, opts(sinkSearch)),
+	}
+}
 
 // Sink component names, as `weir run` knows them.
 const (
