@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/weirhq/weir/sinks"
 	"github.com/weirhq/weir/sinks/clickhouse"
 	"github.com/weirhq/weir/sinks/elasticsearch"
+	"github.com/weirhq/weir/sinks/parquet"
 )
 
 func TestPrintRows(t *testing.T) {
@@ -127,4 +129,48 @@ func httpPost(url string) (int, error) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// TestArchiveCompactor lands records in small archive files and lets the compactor merge
+// them: DuckDB then counts the same rows from fewer files.
+func TestArchiveCompactor(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	w, err := parquet.Open(ctx, parquet.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		tr := new(chainv1.Transfer)
+		codectest.Populate(tr.ProtoReflect(), 0) // one day
+		tr.Meta.EventId = fmt.Sprintf("%064x", i)
+		if err := w.Write(ctx, []sinks.Record{{Topic: "chain.transfers", Partition: 0, Offset: int64(i),
+			Type: "weir.chain.v1.Transfer", Event: tr}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := func() int {
+		m, _ := filepath.Glob(filepath.Join(dir, "chain.transfers", "*", "*.parquet"))
+		return len(m)
+	}
+	if files() != 20 {
+		t.Fatalf("%d files before compaction, want 20", files())
+	}
+	c := &archiveCompactor{dir: dir, every: 10 * time.Millisecond, log: discard}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	for deadline := time.Now().Add(time.Minute); files() != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d files after a minute of compaction, want 1", files())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	_, rows, err := parquet.Query(t.Context(), dir, "SELECT count(*) FROM chain_transfers")
+	if err != nil || fmt.Sprint(rows[0][0]) != "20" {
+		t.Fatalf("count after compaction: %v %v", rows, err)
+	}
 }

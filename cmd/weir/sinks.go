@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -47,7 +48,46 @@ func devSinkComponents(env devEnv) []Component {
 	}
 	return []Component{
 		sinks.NewComponent(sinkArchive, archive, opts(sinkArchive)),
+		&archiveCompactor{dir: filepath.Join(env.DataDir, archiveDir), every: 10 * time.Minute,
+			log: env.Logger.With("component", "archive-compactor")},
 		sinks.NewComponent(sinkSearch, search, opts(sinkSearch)),
+	}
+}
+
+// archiveCompactor merges the archive's small files (one per poll, topic, partition
+// and day) into large ones, every so often: DuckDB reads a few large files much faster
+// than thousands of small ones. Compaction is crash-safe and may run while the archive
+// sink writes (see parquet.Compact).
+type archiveCompactor struct {
+	dir   string
+	every time.Duration
+	log   *slog.Logger
+}
+
+func (c *archiveCompactor) Name() string { return "archive-compactor" }
+
+func (c *archiveCompactor) Describe() string {
+	return fmt.Sprintf("merges the small files of %s every %s", c.dir, c.every)
+}
+
+func (c *archiveCompactor) Run(ctx context.Context) error {
+	t := time.NewTicker(c.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		st, err := parquet.Compact(ctx, c.dir, parquet.CompactOptions{})
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			c.log.Error("compaction failed; will try again", "err", err)
+		case st.Merged > 0:
+			c.log.Info("archive compacted", "merged_files", st.Merged, "inputs", st.Inputs, "leftovers", st.Leftovers)
+		}
 	}
 }
 
@@ -71,6 +111,22 @@ func sinkComponents(cfg config.Config, reg prometheus.Registerer, logger *slog.L
 		},
 		sinkElasticsearch: func() (Component, error) {
 			return sinks.NewComponent(sinkElasticsearch, openElasticsearch(cfg), opts(sinkElasticsearch)), nil
+		},
+		// The archive lives under the state directory: <state_dir>/archive.
+		sinkArchive: func() (Component, error) {
+			dir := filepath.Join(cfg.StateDir, archiveDir)
+			open := func(ctx context.Context) (sinks.Writer, func(), error) {
+				w, err := parquet.Open(ctx, parquet.Options{Dir: dir})
+				if err != nil {
+					return nil, nil, err
+				}
+				return w, func() { _ = w.Close() }, nil
+			}
+			return sinks.NewComponent(sinkArchive, open, opts(sinkArchive)), nil
+		},
+		"archive-compactor": func() (Component, error) {
+			return &archiveCompactor{dir: filepath.Join(cfg.StateDir, archiveDir), every: 10 * time.Minute,
+				log: logger.With("component", "archive-compactor")}, nil
 		},
 	}
 }
