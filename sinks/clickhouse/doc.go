@@ -20,7 +20,8 @@
 //   - google.protobuf.Duration: Decimal(38, 9), in seconds, exact. Nullable.
 //   - enums: String holding the value's name; bool: UInt8; bytes: String.
 //   - repeated fields: Array(T) (repeated messages: one array per flattened field);
-//     maps: <name>_keys and <name>_values arrays, sorted by key.
+//     maps: <name>_keys and <name>_values arrays, sorted by key. A repeated field
+//     inside a repeated message (Array(Array(T))) is refused: Tables fails.
 //   - scalars with explicit presence (proto3 optional, oneof members): Nullable(T).
 //
 // Every table also has _topic String, _partition Int32, _offset Int64 and
@@ -32,6 +33,10 @@
 // (ClickHouse 18.16, the Debian package, has neither). The choice is made when the
 // database is first migrated and recorded in schema_migrations, so a server upgrade
 // does not change the types of existing tables under a running writer.
+//
+// Write computes each table's rows column by column, into typed slices planned once
+// per table from the descriptor, and hands them to clickhouse-go column by column, so
+// that no value is boxed or built by reflection.
 //
 // # Exactly once
 //

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +26,7 @@ type testDB struct {
 	conn driver.Conn
 }
 
-func newTestDB(t *testing.T) *testDB {
+func newTestDB(t testing.TB) *testDB {
 	t.Helper()
 	addr := testenv.ClickHouse(t)
 	var b [4]byte
@@ -47,7 +49,7 @@ func newTestDB(t *testing.T) *testDB {
 }
 
 // migrated returns a migrated database and a Writer on it, closed at the end.
-func migrated(t *testing.T) (*testDB, *Writer) {
+func migrated(t testing.TB) (*testDB, *Writer) {
 	t.Helper()
 	db := newTestDB(t)
 	ctx := context.Background()
@@ -72,7 +74,7 @@ func (db *testDB) count(t *testing.T, query string, args ...any) uint64 {
 }
 
 // topicOf returns the catalogue topic whose value is msg.
-func topicOf(t *testing.T, name string) catalog.Topic {
+func topicOf(t testing.TB, name string) catalog.Topic {
 	t.Helper()
 	for _, tp := range catalog.All() {
 		if tp.Name == name {
@@ -85,7 +87,7 @@ func topicOf(t *testing.T, name string) catalog.Topic {
 
 // populated returns a record of topic at partition/offset holding the event that
 // codectest.Populate makes for seed.
-func populated(t *testing.T, topic catalog.Topic, seed int, partition int32, offset int64) sinks.Record {
+func populated(t testing.TB, topic catalog.Topic, seed int, partition int32, offset int64) sinks.Record {
 	t.Helper()
 	ev, err := codec.New(topic.Value)
 	if err != nil {
@@ -133,4 +135,32 @@ func (db *testDB) rows(t *testing.T, query string, args ...any) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// recordRows returns the rows of one record, with the system columns, as the writer
+// computes them, in the types clickhouse-go's row-wise Append takes.
+func (t *Table) recordRows(r sinks.Record, ingested time.Time) ([][]any, error) {
+	rs := t.newRows()
+	if err := rs.add(&r, ingested); err != nil {
+		return nil, err
+	}
+	out := make([][]any, rs.n)
+	for i := range out {
+		out[i] = rs.row(i)
+	}
+	return out, nil
+}
+
+// value returns the value of column name for record r.
+func (t *Table) value(name string, r sinks.Record) (any, error) {
+	rows, err := t.recordRows(r, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	names, _ := t.Columns()
+	i := slices.Index(names, name)
+	if i < 0 {
+		return nil, fmt.Errorf("no column %s in %s", name, t.Name)
+	}
+	return rows[0][i], nil
 }

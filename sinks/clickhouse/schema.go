@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"reflect"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -17,14 +18,12 @@ import (
 	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
 )
 
-// column is one column of a table and how to compute its value.
+// column is one column of a table and how to compute its values.
 type column struct {
 	name   string
 	chType string
-	// value returns the column's value for one event, of a type clickhouse-go
-	// appends to chType (a slice for an Array column). It is nil for the columns a
-	// table fills itself (_topic, …).
-	value func(m protoreflect.Message) (any, error)
+	// newBuf returns an empty buffer of the column's values.
+	newBuf func() colBuf
 }
 
 // errValue marks a value a column cannot take; Write wraps it in sinks.ErrPoison.
@@ -55,13 +54,10 @@ type step struct {
 	mp   bool // a map: entries in key order
 }
 
-// leaf is a scalar (or Timestamp/Duration) field at the end of a path, with how to
-// convert one of its values.
+// leaf is a scalar (or Timestamp/Duration) field at the end of a path.
 type leaf struct {
-	fd    protoreflect.FieldDescriptor
-	keys  bool // the keys of map fd, not its values
-	goTyp reflect.Type
-	conv  func(v protoreflect.Value, present bool) (any, error)
+	fd   protoreflect.FieldDescriptor
+	keys bool // the keys of map fd, not its values
 }
 
 // builder generates the columns of one message type.
@@ -69,18 +65,47 @@ type builder struct {
 	types Types
 	cols  []column
 	seen  map[string]bool
-	err   error
+	// nodes are the messages the columns read, nodeOf their indexes by path.
+	nodes  []node
+	nodeOf map[string]int
+	err    error
+}
+
+// node is a message reached from the event through singular message fields, read once
+// per record for all the columns below it.
+type node struct {
+	parent int // index of the parent among the table's nodes; node 0 is the event
+	fd     protoreflect.FieldDescriptor
+}
+
+// node returns the index of the node reached by steps, all singular.
+func (b *builder) node(steps []step) int {
+	if len(steps) == 0 {
+		return 0
+	}
+	var key strings.Builder
+	for _, s := range steps {
+		key.WriteString(string(s.fd.FullName()))
+		key.WriteByte('/')
+	}
+	if i, ok := b.nodeOf[key.String()]; ok {
+		return i
+	}
+	parent := b.node(steps[:len(steps)-1])
+	b.nodes = append(b.nodes, node{parent: parent, fd: steps[len(steps)-1].fd})
+	b.nodeOf[key.String()] = len(b.nodes) - 1
+	return len(b.nodes) - 1
 }
 
 // eventColumns returns the columns of an event message md, flattened from its
-// descriptor as documented in the package comment.
-func eventColumns(md protoreflect.MessageDescriptor, t Types) ([]column, error) {
-	b := &builder{types: t, seen: map[string]bool{}}
+// descriptor as documented in the package comment, and the nodes they read.
+func eventColumns(md protoreflect.MessageDescriptor, t Types) ([]column, []node, error) {
+	b := &builder{types: t, seen: map[string]bool{}, nodes: []node{{}}, nodeOf: map[string]int{}}
 	b.message(md, "", nil, false, 0)
 	if b.err != nil {
-		return nil, fmt.Errorf("clickhouse: columns of %s: %w", md.FullName(), b.err)
+		return nil, nil, fmt.Errorf("clickhouse: columns of %s: %w", md.FullName(), b.err)
 	}
-	return b.cols, nil
+	return b.cols, b.nodes, nil
 }
 
 func join(prefix, name string) string {
@@ -152,50 +177,124 @@ func (b *builder) leaf(lf leaf, name string, steps []step, nullable, optional bo
 			vd = lf.fd.MapKey()
 		}
 	}
-	add := func(name, base string, null bool, conv func(protoreflect.Value, bool) (any, error), sample any) {
-		typ := nullIf(null, base)
-		for range arrays {
-			typ = "Array(" + typ + ")"
-		}
-		l := lf
-		l.conv = conv
-		l.goTyp = reflect.TypeOf(sample)
-		b.add(column{name: name, chType: typ, value: valueFunc(steps, l)})
+	p := path{steps: steps, leaf: lf, arrays: arrays}
+	if arrays == 0 {
+		p.node = b.node(steps)
 	}
 	if vd.Message() != nil {
 		switch vd.Message().FullName() {
 		case timestampName:
 			if b.types.DateTime64 {
-				add(name, "DateTime64(9, 'UTC')", nullable, opt(nullable, timeConv(minDateTime64, maxDateTime64, false)), ptrIf(nullable, time.Time{}))
+				addLeaf(b, name, "DateTime64(9, 'UTC')", p, nullable, orNull(timeConv(minDateTime64, maxDateTime64, false)))
 				return
 			}
-			add(name, "DateTime('UTC')", nullable, opt(nullable, timeConv(minDateTime, maxDateTime, true)), ptrIf(nullable, time.Time{}))
-			add(name+"_nanos", "UInt32", nullable, opt(nullable, nanosConv), ptrIf(nullable, uint32(0)))
+			addLeaf(b, name, "DateTime('UTC')", p, nullable, orNull(timeConv(minDateTime, maxDateTime, true)))
+			addLeaf(b, name+"_nanos", "UInt32", p, nullable, orNull(nanosConv))
 		case durationName:
-			add(name, "Decimal(38, 9)", nullable, opt(nullable, durationConv), ptrIf(nullable, decimal.Decimal{}))
+			addLeaf(b, name, "Decimal(38, 9)", p, nullable, orNull(durationConv))
 		default:
 			b.fail("field %s: message %s cannot be a column", lf.fd.FullName(), vd.Message().FullName())
 		}
 		return
 	}
 	if vd.Kind() == protoreflect.StringKind && isUint256(vd) {
-		add(name, "String", nullable, opt(nullable, stringConv), ptrIf(nullable, ""))
+		addLeaf(b, name, "String", p, nullable, orNull(stringConv))
 		if b.types.UInt256 {
 			// Nullable only when the value may be absent or empty.
 			null := nullable || optional
-			add(name+"_num", "UInt256", null, uint256Conv(null), ptrIf(null, big.Int{}))
+			addLeaf(b, name+"_num", "UInt256", p, null, uint256Conv(null))
 		} else {
 			// Always Nullable: NULL above 38 digits.
-			add(name+"_num", "Decimal(38, 0)", true, decimal38Conv, (*decimal.Decimal)(nil))
+			addLeaf(b, name+"_num", "Decimal(38, 0)", p, true, decimal38Conv)
 		}
 		return
 	}
-	base, conv, sample, ok := scalarConv(vd)
-	if !ok {
+	switch vd.Kind() {
+	case protoreflect.StringKind:
+		addLeaf(b, name, "String", p, nullable, orNull(stringConv))
+	case protoreflect.BytesKind:
+		addLeaf(b, name, "String", p, nullable, orNull(func(v protoreflect.Value, _ bool) (string, error) { return string(v.Bytes()), nil }))
+	case protoreflect.BoolKind:
+		addLeaf(b, name, "UInt8", p, nullable, orNull(func(v protoreflect.Value, _ bool) (uint8, error) {
+			if v.Bool() {
+				return 1, nil
+			}
+			return 0, nil
+		}))
+	case protoreflect.EnumKind:
+		values := vd.Enum().Values()
+		addLeaf(b, name, "String", p, nullable, orNull(func(v protoreflect.Value, _ bool) (string, error) {
+			if ev := values.ByNumber(v.Enum()); ev != nil {
+				return string(ev.Name()), nil
+			}
+			return strconv.Itoa(int(v.Enum())), nil
+		}))
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		addLeaf(b, name, "Int32", p, nullable, orNull(func(v protoreflect.Value, _ bool) (int32, error) { return int32(v.Int()), nil }))
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		addLeaf(b, name, "Int64", p, nullable, orNull(func(v protoreflect.Value, _ bool) (int64, error) { return v.Int(), nil }))
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		addLeaf(b, name, "UInt32", p, nullable, orNull(func(v protoreflect.Value, _ bool) (uint32, error) { return uint32(v.Uint()), nil }))
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		addLeaf(b, name, "UInt64", p, nullable, orNull(func(v protoreflect.Value, _ bool) (uint64, error) { return v.Uint(), nil }))
+	case protoreflect.FloatKind:
+		addLeaf(b, name, "Float32", p, nullable, orNull(func(v protoreflect.Value, _ bool) (float32, error) { return float32(v.Float()), nil }))
+	case protoreflect.DoubleKind:
+		addLeaf(b, name, "Float64", p, nullable, orNull(func(v protoreflect.Value, _ bool) (float64, error) { return v.Float(), nil }))
+	default:
 		b.fail("field %s: kind %s has no column type", lf.fd.FullName(), vd.Kind())
-		return
 	}
-	add(name, base, nullable, opt(nullable, conv), ptrIf(nullable, sample))
+}
+
+// addLeaf adds the column name of base type base (Nullable when null, in Array(…) for
+// the repeated level of p) whose values conv gives.
+func addLeaf[T any](b *builder, name, base string, p path, null bool, conv nullConv[T]) {
+	typ := nullIf(null, base)
+	for range p.arrays {
+		typ = "Array(" + typ + ")"
+	}
+	conv = named(p.leaf.fd, conv)
+	var newBuf func() colBuf
+	switch {
+	case p.arrays > 1:
+		b.fail("column %s: arrays of arrays are not supported", name)
+		return
+	case p.arrays == 1 && null:
+		elem := func(v protoreflect.Value, present bool) (*T, error) {
+			x, ok, err := conv(v, present)
+			if err != nil || !ok {
+				return nil, err
+			}
+			return &x, nil
+		}
+		newBuf = func() colBuf {
+			return &plainBuf[[]*T]{rowWise: true, get: func(s *source) ([]*T, error) {
+				return collect(p, s.msgs[0], 0, []*T{}, elem)
+			}}
+		}
+	case p.arrays == 1:
+		elem := func(v protoreflect.Value, present bool) (T, error) {
+			x, _, err := conv(v, present)
+			return x, err
+		}
+		newBuf = func() colBuf {
+			return &plainBuf[[]T]{rowWise: true, get: func(s *source) ([]T, error) {
+				return collect(p, s.msgs[0], 0, []T{}, elem)
+			}}
+		}
+	case null:
+		newBuf = func() colBuf {
+			return &nullBuf[T]{get: func(s *source) (T, bool, error) { return conv(p.scalar(s)) }}
+		}
+	default:
+		newBuf = func() colBuf {
+			return &plainBuf[T]{get: func(s *source) (T, error) {
+				x, _, err := conv(p.scalar(s))
+				return x, err
+			}}
+		}
+	}
+	b.add(column{name: name, chType: typ, newBuf: newBuf})
 }
 
 func nullIf(null bool, typ string) string {
@@ -220,75 +319,31 @@ func (b *builder) fail(format string, args ...any) {
 	}
 }
 
-// ptrIf returns sample, or a pointer to it when nullable (clickhouse-go takes a nil
-// pointer as NULL).
-func ptrIf(nullable bool, sample any) any {
-	if !nullable {
-		return sample
+// nullConv converts one value of a leaf for its column: present says whether the field
+// is set (always true for the entries of lists and maps), ok false means NULL (a
+// column that is not Nullable ignores it and takes x).
+type nullConv[T any] func(v protoreflect.Value, present bool) (x T, ok bool, err error)
+
+// orNull makes conv a nullConv that is NULL when the value is absent.
+func orNull[T any](conv func(protoreflect.Value, bool) (T, error)) nullConv[T] {
+	return func(v protoreflect.Value, present bool) (T, bool, error) {
+		x, err := conv(v, present)
+		return x, present, err
 	}
-	p := reflect.New(reflect.TypeOf(sample))
-	p.Elem().Set(reflect.ValueOf(sample))
-	return p.Interface()
 }
 
-// opt wraps conv for a Nullable column: absent values are nil pointers, present ones
-// pointers to conv's value.
-func opt(nullable bool, conv func(protoreflect.Value, bool) (any, error)) func(protoreflect.Value, bool) (any, error) {
-	if !nullable {
-		return conv
-	}
-	return func(v protoreflect.Value, present bool) (any, error) {
-		out, err := conv(v, present)
+// named prefixes conv's errors with the name of field fd.
+func named[T any](fd protoreflect.FieldDescriptor, conv nullConv[T]) nullConv[T] {
+	return func(v protoreflect.Value, present bool) (T, bool, error) {
+		x, ok, err := conv(v, present)
 		if err != nil {
-			return nil, err
+			return x, false, fmt.Errorf("%s: %w", fd.FullName(), err)
 		}
-		if !present {
-			return reflect.Zero(reflect.PointerTo(reflect.TypeOf(out))).Interface(), nil
-		}
-		p := reflect.New(reflect.TypeOf(out))
-		p.Elem().Set(reflect.ValueOf(out))
-		return p.Interface(), nil
+		return x, ok, nil
 	}
 }
 
-func scalarConv(fd protoreflect.FieldDescriptor) (string, func(protoreflect.Value, bool) (any, error), any, bool) {
-	switch fd.Kind() {
-	case protoreflect.StringKind:
-		return "String", stringConv, "", true
-	case protoreflect.BytesKind:
-		return "String", func(v protoreflect.Value, _ bool) (any, error) { return string(v.Bytes()), nil }, "", true
-	case protoreflect.BoolKind:
-		return "UInt8", func(v protoreflect.Value, _ bool) (any, error) {
-			if v.Bool() {
-				return uint8(1), nil
-			}
-			return uint8(0), nil
-		}, uint8(0), true
-	case protoreflect.EnumKind:
-		values := fd.Enum().Values()
-		return "String", func(v protoreflect.Value, _ bool) (any, error) {
-			if ev := values.ByNumber(v.Enum()); ev != nil {
-				return string(ev.Name()), nil
-			}
-			return fmt.Sprint(int32(v.Enum())), nil
-		}, "", true
-	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
-		return "Int32", func(v protoreflect.Value, _ bool) (any, error) { return int32(v.Int()), nil }, int32(0), true
-	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
-		return "Int64", func(v protoreflect.Value, _ bool) (any, error) { return v.Int(), nil }, int64(0), true
-	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
-		return "UInt32", func(v protoreflect.Value, _ bool) (any, error) { return uint32(v.Uint()), nil }, uint32(0), true
-	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
-		return "UInt64", func(v protoreflect.Value, _ bool) (any, error) { return v.Uint(), nil }, uint64(0), true
-	case protoreflect.FloatKind:
-		return "Float32", func(v protoreflect.Value, _ bool) (any, error) { return float32(v.Float()), nil }, float32(0), true
-	case protoreflect.DoubleKind:
-		return "Float64", func(v protoreflect.Value, _ bool) (any, error) { return v.Float(), nil }, float64(0), true
-	}
-	return "", nil, nil, false
-}
-
-func stringConv(v protoreflect.Value, _ bool) (any, error) { return v.String(), nil }
+func stringConv(v protoreflect.Value, _ bool) (string, error) { return v.String(), nil }
 
 // checkDigits reports whether s is a decimal number (codec has checked it already; a
 // value that is not would make the numeric column lie).
@@ -303,59 +358,73 @@ func checkDigits(s string) error {
 
 // decimal38Conv gives the Nullable(Decimal(38, 0)) value of a uint256 string: NULL
 // when absent, empty or longer than 38 digits.
-func decimal38Conv(v protoreflect.Value, present bool) (any, error) {
+func decimal38Conv(v protoreflect.Value, present bool) (decimal.Decimal, bool, error) {
 	s := v.String()
 	if !present || s == "" || len(s) > maxDecimal38 {
-		return (*decimal.Decimal)(nil), nil
+		return decimal.Decimal{}, false, nil
 	}
 	if err := checkDigits(s); err != nil {
-		return nil, err
+		return decimal.Decimal{}, false, err
+	}
+	if len(s) <= 18 { // fits an int64: no parsing through big.Int
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err == nil {
+			return decimal.New(n, 0), true, nil
+		}
 	}
 	d, err := decimal.NewFromString(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errValue, err)
+		return decimal.Decimal{}, false, fmt.Errorf("%w: %v", errValue, err)
 	}
-	return &d, nil
+	return d, true, nil
 }
 
 // uint256Conv gives the UInt256 value of a uint256 string; for a Nullable column NULL
 // when absent or empty.
-func uint256Conv(nullable bool) func(protoreflect.Value, bool) (any, error) {
-	return func(v protoreflect.Value, present bool) (any, error) {
+func uint256Conv(nullable bool) nullConv[big.Int] {
+	return func(v protoreflect.Value, present bool) (big.Int, bool, error) {
+		var n big.Int
 		s := v.String()
 		if nullable && (!present || s == "") {
-			return (*big.Int)(nil), nil
+			return n, false, nil
 		}
 		if err := checkDigits(s); err != nil {
-			return nil, err
+			return n, false, err
 		}
-		n, ok := new(big.Int).SetString(s, 10)
-		if !ok || n.BitLen() > 256 {
-			return nil, fmt.Errorf("%w: %q is not a uint256", errValue, s)
+		if _, ok := n.SetString(s, 10); !ok || n.BitLen() > 256 {
+			return big.Int{}, false, fmt.Errorf("%w: %q is not a uint256", errValue, s)
 		}
-		if nullable {
-			return n, nil
-		}
-		return *n, nil
+		return n, true, nil
 	}
 }
 
-func protoTime(v protoreflect.Value) time.Time {
+// Field numbers of google.protobuf.Timestamp and Duration.
+const (
+	secondsField protoreflect.FieldNumber = 1
+	nanosField   protoreflect.FieldNumber = 2
+)
+
+// secondsNanos returns the fields of a Timestamp or Duration.
+func secondsNanos(v protoreflect.Value) (int64, int64) {
 	m := v.Message()
 	f := m.Descriptor().Fields()
-	return time.Unix(m.Get(f.ByName("seconds")).Int(), m.Get(f.ByName("nanos")).Int()).UTC()
+	return m.Get(f.ByNumber(secondsField)).Int(), m.Get(f.ByNumber(nanosField)).Int()
+}
+
+func protoTime(v protoreflect.Value) time.Time {
+	return time.Unix(secondsNanos(v)).UTC()
 }
 
 // timeConv converts a Timestamp, refusing times outside [lo, hi]; truncate drops the
 // nanoseconds (kept in a <name>_nanos column).
-func timeConv(lo, hi time.Time, truncate bool) func(protoreflect.Value, bool) (any, error) {
-	return func(v protoreflect.Value, present bool) (any, error) {
+func timeConv(lo, hi time.Time, truncate bool) func(protoreflect.Value, bool) (time.Time, error) {
+	return func(v protoreflect.Value, present bool) (time.Time, error) {
 		if !present {
 			return time.Time{}, nil
 		}
 		t := protoTime(v)
 		if t.Before(lo) || t.After(hi) {
-			return nil, fmt.Errorf("%w: time %s outside %s..%s", errValue, t.Format(time.RFC3339Nano), lo.Format(time.RFC3339), hi.Format(time.RFC3339))
+			return time.Time{}, fmt.Errorf("%w: time %s outside %s..%s", errValue, t.Format(time.RFC3339Nano), lo.Format(time.RFC3339), hi.Format(time.RFC3339))
 		}
 		if truncate {
 			t = t.Truncate(time.Second)
@@ -364,122 +433,103 @@ func timeConv(lo, hi time.Time, truncate bool) func(protoreflect.Value, bool) (a
 	}
 }
 
-func nanosConv(v protoreflect.Value, present bool) (any, error) {
+func nanosConv(v protoreflect.Value, present bool) (uint32, error) {
 	if !present {
-		return uint32(0), nil
+		return 0, nil
 	}
 	return uint32(protoTime(v).Nanosecond()), nil
 }
 
-func durationConv(v protoreflect.Value, present bool) (any, error) {
+func durationConv(v protoreflect.Value, present bool) (decimal.Decimal, error) {
 	if !present {
 		return decimal.Decimal{}, nil
 	}
-	m := v.Message()
-	f := m.Descriptor().Fields()
-	n := new(big.Int).Mul(big.NewInt(m.Get(f.ByName("seconds")).Int()), big.NewInt(1e9))
-	n.Add(n, big.NewInt(m.Get(f.ByName("nanos")).Int()))
+	secs, nanos := secondsNanos(v)
+	n := new(big.Int).Mul(big.NewInt(secs), big.NewInt(1e9))
+	n.Add(n, big.NewInt(nanos))
 	return decimal.NewFromBigInt(n, -9), nil
 }
 
-// valueFunc returns the function computing a column's value from an event: it walks
-// steps down to the leaf, making one typed slice per repeated level.
-func valueFunc(steps []step, lf leaf) func(protoreflect.Message) (any, error) {
-	// types[i] is the type of the value at step i; types[len(steps)] the leaf's.
-	types := make([]reflect.Type, len(steps)+1)
-	t := lf.goTyp
-	if lf.fd.IsList() || lf.fd.IsMap() {
-		t = reflect.SliceOf(t)
-	}
-	types[len(steps)] = t
-	for i := len(steps) - 1; i >= 0; i-- {
-		if steps[i].list {
-			t = reflect.SliceOf(t)
-		}
-		types[i] = t
-	}
-	var walk func(m protoreflect.Message, i int) (reflect.Value, error)
-	walk = func(m protoreflect.Message, i int) (reflect.Value, error) {
-		if i == len(steps) {
-			return leafValue(m, lf, types[i])
-		}
-		s := steps[i]
-		switch {
-		case s.mp:
-			mp := m.Get(s.fd).Map()
-			out := reflect.MakeSlice(types[i], 0, mp.Len())
-			for _, k := range sortedKeys(mp) {
-				v, err := walk(mp.Get(k).Message(), i+1)
-				if err != nil {
-					return reflect.Value{}, err
-				}
-				out = reflect.Append(out, v)
-			}
-			return out, nil
-		case s.list:
-			l := m.Get(s.fd).List()
-			out := reflect.MakeSlice(types[i], 0, l.Len())
-			for j := 0; j < l.Len(); j++ {
-				v, err := walk(l.Get(j).Message(), i+1)
-				if err != nil {
-					return reflect.Value{}, err
-				}
-				out = reflect.Append(out, v)
-			}
-			return out, nil
-		default:
-			return walk(m.Get(s.fd).Message(), i+1)
-		}
-	}
-	return func(m protoreflect.Message) (any, error) {
-		v, err := walk(m, 0)
-		if err != nil {
-			return nil, err
-		}
-		return v.Interface(), nil
-	}
+// path leads from an event to one leaf: through the message fields of steps, then the
+// leaf's field.
+type path struct {
+	steps []step
+	leaf  leaf
+	// arrays counts the repeated levels on the way, the leaf's own included.
+	arrays int
+	// node is the node steps lead to, when arrays is 0.
+	node int
 }
 
-func leafValue(m protoreflect.Message, lf leaf, typ reflect.Type) (reflect.Value, error) {
-	fd := lf.fd
-	conv := func(v protoreflect.Value, present bool) (reflect.Value, error) {
-		out, err := lf.conv(v, present)
+// scalar returns the leaf's value in s and whether it is set, for a path with no
+// repeated level.
+func (p path) scalar(s *source) (protoreflect.Value, bool) {
+	m := s.msgs[p.node]
+	fd := p.leaf.fd
+	return m.Get(fd), !fd.HasPresence() || m.Has(fd)
+}
+
+// collect appends to out the converted values of the leaf reached from m by the steps
+// from i on, for a path with one repeated level: list entries in order, map entries in
+// key order.
+func collect[E any](p path, m protoreflect.Message, i int, out []E, conv func(protoreflect.Value, bool) (E, error)) ([]E, error) {
+	add := func(v protoreflect.Value, present bool) error {
+		e, err := conv(v, present)
 		if err != nil {
-			return reflect.Value{}, fmt.Errorf("%s: %w", fd.FullName(), err)
+			return err
 		}
-		return reflect.ValueOf(out), nil
+		out = append(out, e)
+		return nil
 	}
+	if i == len(p.steps) {
+		fd := p.leaf.fd
+		switch {
+		case fd.IsMap():
+			mp := m.Get(fd).Map()
+			for _, k := range sortedKeys(mp) {
+				v := mp.Get(k)
+				if p.leaf.keys {
+					v = k.Value()
+				}
+				if err := add(v, true); err != nil {
+					return nil, err
+				}
+			}
+		case fd.IsList():
+			l := m.Get(fd).List()
+			for j := 0; j < l.Len(); j++ {
+				if err := add(l.Get(j), true); err != nil {
+					return nil, err
+				}
+			}
+		default:
+			if err := add(m.Get(fd), !fd.HasPresence() || m.Has(fd)); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	s := p.steps[i]
+	var err error
 	switch {
-	case fd.IsMap():
-		mp := m.Get(fd).Map()
-		out := reflect.MakeSlice(typ, 0, mp.Len())
+	case s.mp:
+		mp := m.Get(s.fd).Map()
 		for _, k := range sortedKeys(mp) {
-			v := mp.Get(k)
-			if lf.keys {
-				v = k.Value()
+			if out, err = collect(p, mp.Get(k).Message(), i+1, out, conv); err != nil {
+				return nil, err
 			}
-			e, err := conv(v, true)
-			if err != nil {
-				return reflect.Value{}, err
-			}
-			out = reflect.Append(out, e)
 		}
-		return out, nil
-	case fd.IsList():
-		l := m.Get(fd).List()
-		out := reflect.MakeSlice(typ, 0, l.Len())
+	case s.list:
+		l := m.Get(s.fd).List()
 		for j := 0; j < l.Len(); j++ {
-			e, err := conv(l.Get(j), true)
-			if err != nil {
-				return reflect.Value{}, err
+			if out, err = collect(p, l.Get(j).Message(), i+1, out, conv); err != nil {
+				return nil, err
 			}
-			out = reflect.Append(out, e)
 		}
-		return out, nil
 	default:
-		present := !fd.HasPresence() || m.Has(fd)
-		return conv(m.Get(fd), present)
+		return collect(p, m.Get(s.fd).Message(), i+1, out, conv)
 	}
+	return out, nil
 }
 
 // sortedKeys returns the keys of mp in ascending order, so that a map's keys and values

@@ -12,6 +12,7 @@ import (
 	"github.com/weirhq/weir/schemas/catalog"
 	"github.com/weirhq/weir/schemas/codec"
 	"github.com/weirhq/weir/schemas/codectest"
+	"github.com/weirhq/weir/sinks"
 )
 
 var allTypes = []Types{{}, {DateTime64: true, UInt256: true}, {DateTime64: true}}
@@ -182,8 +183,9 @@ func TestColumnTypes(t *testing.T) {
 }
 
 // TestValuesEncode appends the values of populated events of every topic to
-// clickhouse-go's own columns of the generated types, for every set of types: this is
-// how the types of a current server (not running here) are checked.
+// clickhouse-go's own columns of the generated types, column by column as the writer
+// does, for every set of types: this is how the types of a current server (not running
+// here) are checked.
 func TestValuesEncode(t *testing.T) {
 	sc := &chcolumn.ServerContext{Timezone: time.UTC}
 	for _, types := range allTypes {
@@ -192,29 +194,42 @@ func TestValuesEncode(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, tb := range tables {
-			for seed := 1; seed <= 3; seed++ {
-				topic := topicOf(t, tb.Topic)
+			if tb.Name == RetractedEventsTable {
+				continue
+			}
+			topic := topicOf(t, tb.Topic)
+			rs := tb.newRows()
+			const seeds = 3
+			for seed := 1; seed <= seeds; seed++ {
 				rec := populated(t, topic, seed, 0, int64(seed))
-				if tb.Name == RetractedEventsTable {
-					continue
-				}
-				rows, err := tb.recordRows(rec, time.Now().UTC().Truncate(time.Second))
-				if err != nil {
+				if err := rs.add(&rec, time.Now().UTC().Truncate(time.Second)); err != nil {
 					t.Fatalf("%s seed %d: %v", tb.Name, seed, err)
 				}
-				for i, c := range tb.columns {
-					col, err := chcolumn.Type(c.chType).Column(c.name, sc)
-					if err != nil {
-						t.Fatalf("%s.%s %s: %v", tb.Name, c.name, c.chType, err)
-					}
-					if err := col.AppendRow(rows[0][i]); err != nil {
-						t.Errorf("%s.%s %s (%s): append %T: %v", tb.Name, c.name, c.chType, types, rows[0][i], err)
-					}
+			}
+			for i, c := range tb.columns {
+				col, err := chcolumn.Type(c.chType).Column(c.name, sc)
+				if err != nil {
+					t.Fatalf("%s.%s %s: %v", tb.Name, c.name, c.chType, err)
+				}
+				if err := rs.cols[i].appendTo(columnAppender{col}); err != nil {
+					t.Errorf("%s.%s %s (%s): append %T: %v", tb.Name, c.name, c.chType, types, rs.cols[i].value(0), err)
+				} else if col.Rows() != seeds {
+					t.Errorf("%s.%s %s (%s): %d rows, want %d", tb.Name, c.name, c.chType, types, col.Rows(), seeds)
 				}
 			}
 		}
 	}
 }
+
+// columnAppender appends to a clickhouse-go column as a batch column does.
+type columnAppender struct{ col chcolumn.Interface }
+
+func (c columnAppender) Append(v any) error {
+	_, err := c.col.Append(v)
+	return err
+}
+
+func (c columnAppender) AppendRow(v any) error { return c.col.AppendRow(v) }
 
 func TestUint256Values(t *testing.T) {
 	ev, _ := codec.New("weir.chain.v1.Transfer")
@@ -230,7 +245,7 @@ func TestUint256Values(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := tables[0].column("amount_value_num").value(ev.ProtoReflect())
+		v, err := tables[0].value("amount_value_num", sinks.Record{Topic: "chain.transfers", Event: ev})
 		if err != nil {
 			t.Fatal(err)
 		}

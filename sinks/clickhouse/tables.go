@@ -80,18 +80,20 @@ type Table struct {
 
 	msg     protoreflect.MessageDescriptor
 	columns []column
-	// rows turns one record into the values of its rows, in column order without the
-	// system columns.
-	rows func(ev codec.Event) ([][]any, error)
+	// nodes are the messages of an event that columns read (see node).
+	nodes []node
+	// rowsOf returns how many rows record r gives (one, or one per retracted event id
+	// of a retraction); an error marks a record the table cannot take.
+	rowsOf func(r *sinks.Record) (int, error)
 }
 
 // systemColumns end every table; the writer fills them from the record.
 func systemColumns() []column {
 	return []column{
-		{name: "_topic", chType: "String"},
-		{name: "_partition", chType: "Int32"},
-		{name: "_offset", chType: "Int64"},
-		{name: "_ingested_at", chType: "DateTime('UTC')"},
+		plain("_topic", "String", func(s *source) (string, error) { return s.rec.Topic, nil }),
+		plain("_partition", "Int32", func(s *source) (int32, error) { return s.rec.Partition, nil }),
+		plain("_offset", "Int64", func(s *source) (int64, error) { return s.rec.Offset, nil }),
+		plain("_ingested_at", "DateTime('UTC')", func(s *source) (time.Time, error) { return s.ingested, nil }),
 	}
 }
 
@@ -113,18 +115,6 @@ func (t *Table) column(name string) *column {
 	return nil
 }
 
-// recordRows returns the full rows (with the system columns) of one record.
-func (t *Table) recordRows(r sinks.Record, ingested time.Time) ([][]any, error) {
-	rows, err := t.rows(r.Event)
-	if err != nil {
-		return nil, err
-	}
-	for i := range rows {
-		rows[i] = append(rows[i], r.Topic, r.Partition, r.Offset, ingested)
-	}
-	return rows, nil
-}
-
 // eventTable returns the table of topic, one row per record.
 func eventTable(topic catalog.Topic, types Types) (*Table, error) {
 	ev, err := codec.New(topic.Value)
@@ -132,7 +122,7 @@ func eventTable(topic catalog.Topic, types Types) (*Table, error) {
 		return nil, fmt.Errorf("clickhouse: topic %s: %w", topic.Name, err)
 	}
 	md := ev.ProtoReflect().Descriptor()
-	cols, err := eventColumns(md, types)
+	cols, nodes, err := eventColumns(md, types)
 	if err != nil {
 		return nil, err
 	}
@@ -142,20 +132,9 @@ func eventTable(topic catalog.Topic, types Types) (*Table, error) {
 		OrderBy: SortKey(topic.Name),
 		msg:     md,
 		columns: append(cols, systemColumns()...),
+		nodes:   nodes,
 	}
-	n := len(cols)
-	t.rows = func(ev codec.Event) ([][]any, error) {
-		m := ev.ProtoReflect()
-		row := make([]any, n, n+4)
-		for i, c := range cols {
-			v, err := c.value(m)
-			if err != nil {
-				return nil, fmt.Errorf("column %s: %w", c.name, err)
-			}
-			row[i] = v
-		}
-		return [][]any{row}, nil
-	}
+	t.rowsOf = func(*sinks.Record) (int, error) { return 1, nil }
 	return t, t.check()
 }
 
@@ -166,51 +145,44 @@ func retractedEventsTable(types Types) *Table {
 	if types.DateTime64 {
 		timeType = "DateTime64(9, 'UTC')"
 	}
+	retraction := func(s *source) *chainv1.Retraction { return s.rec.Event.(*chainv1.Retraction) }
 	cols := []column{
-		{name: "event_id", chType: "String"},
-		{name: "chain_id", chType: "UInt64"},
-		{name: "orphaned_block_number", chType: "UInt64"},
-		{name: "orphaned_block_hash", chType: "String"},
-		{name: "replaced_by_number", chType: "UInt64"},
-		{name: "replaced_by_hash", chType: "String"},
-		{name: "depth", chType: "UInt32"},
-		{name: "retraction_event_id", chType: "String"},
-		{name: "event_time", chType: timeType},
+		plain("event_id", "String", func(s *source) (string, error) { return retraction(s).GetRetractedEventIds()[s.row], nil }),
+		plain("chain_id", "UInt64", func(s *source) (uint64, error) { return retraction(s).GetChainId(), nil }),
+		plain("orphaned_block_number", "UInt64", func(s *source) (uint64, error) { return retraction(s).GetOrphanedBlock().GetNumber(), nil }),
+		plain("orphaned_block_hash", "String", func(s *source) (string, error) { return retraction(s).GetOrphanedBlock().GetHash(), nil }),
+		plain("replaced_by_number", "UInt64", func(s *source) (uint64, error) { return retraction(s).GetReplacedBy().GetNumber(), nil }),
+		plain("replaced_by_hash", "String", func(s *source) (string, error) { return retraction(s).GetReplacedBy().GetHash(), nil }),
+		plain("depth", "UInt32", func(s *source) (uint32, error) { return retraction(s).GetDepth(), nil }),
+		plain("retraction_event_id", "String", func(s *source) (string, error) { return retraction(s).GetMeta().GetEventId(), nil }),
+		plain("event_time", timeType, func(s *source) (time.Time, error) {
+			at := retraction(s).GetMeta().GetEventTime().AsTime().UTC()
+			lo, hi := minDateTime, maxDateTime
+			if types.DateTime64 {
+				lo, hi = minDateTime64, maxDateTime64
+			} else {
+				at = at.Truncate(time.Second)
+			}
+			if at.Before(lo) || at.After(hi) {
+				return time.Time{}, fmt.Errorf("%w: %s", errValue, at.Format(time.RFC3339Nano))
+			}
+			return at, nil
+		}),
 	}
-	t := &Table{
+	return &Table{
 		Name:    RetractedEventsTable,
 		Topic:   retractionsTopic,
 		OrderBy: []string{"chain_id", "retraction_event_id", "event_id"},
 		msg:     (&chainv1.Retraction{}).ProtoReflect().Descriptor(),
 		columns: append(cols, systemColumns()...),
+		rowsOf: func(r *sinks.Record) (int, error) {
+			ev, ok := r.Event.(*chainv1.Retraction)
+			if !ok {
+				return 0, fmt.Errorf("%w: %T is not a chain retraction", errValue, r.Event)
+			}
+			return len(ev.GetRetractedEventIds()), nil
+		},
 	}
-	t.rows = func(ev codec.Event) ([][]any, error) {
-		r, ok := ev.(*chainv1.Retraction)
-		if !ok {
-			return nil, fmt.Errorf("%w: %T is not a chain retraction", errValue, ev)
-		}
-		at := r.GetMeta().GetEventTime().AsTime().UTC()
-		lo, hi := minDateTime, maxDateTime
-		if types.DateTime64 {
-			lo, hi = minDateTime64, maxDateTime64
-		} else {
-			at = at.Truncate(time.Second)
-		}
-		if at.Before(lo) || at.After(hi) {
-			return nil, fmt.Errorf("column event_time: %w: %s", errValue, at.Format(time.RFC3339Nano))
-		}
-		rows := make([][]any, 0, len(r.GetRetractedEventIds()))
-		for _, id := range r.GetRetractedEventIds() {
-			rows = append(rows, []any{
-				id, r.GetChainId(),
-				r.GetOrphanedBlock().GetNumber(), r.GetOrphanedBlock().GetHash(),
-				r.GetReplacedBy().GetNumber(), r.GetReplacedBy().GetHash(),
-				r.GetDepth(), r.GetMeta().GetEventId(), at,
-			})
-		}
-		return rows, nil
-	}
-	return t
 }
 
 // check verifies that the sort key names plain columns (not Nullable, not arrays) and

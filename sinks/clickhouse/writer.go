@@ -23,7 +23,10 @@ type Writer struct {
 	// highest caches, per table and partition, the highest _offset the table holds;
 	// missing means "ask ClickHouse".
 	highest map[partitionKey]int64
-	now     func() time.Time
+	// rows holds each table's column buffers, reused by every Write (and emptied at
+	// its end): they grow to the rows of the largest Write.
+	rows map[*Table]*rows
+	now  func() time.Time
 }
 
 type partitionKey struct {
@@ -78,6 +81,7 @@ func newWriter(ctx context.Context, conn driver.Conn, db string) (*Writer, error
 		db:      db,
 		byTopic: map[string][]*Table{},
 		highest: map[partitionKey]int64{},
+		rows:    map[*Table]*rows{},
 		now:     time.Now,
 	}
 	for _, t := range tables {
@@ -110,7 +114,7 @@ func (w *Writer) Assigned(ctx context.Context, partitions map[string][]int32) er
 // batch is the rows one Write inserts into one table.
 type batch struct {
 	table *Table
-	rows  [][]any
+	rows  *rows
 	// last is the highest offset per partition among the records of rows.
 	last map[int32]int64
 }
@@ -125,7 +129,13 @@ func (w *Writer) Write(ctx context.Context, recs []sinks.Record) error {
 	ingested := w.now().UTC().Truncate(time.Second)
 	batches := map[*Table]*batch{}
 	var order []*batch
-	for _, r := range recs {
+	defer func() {
+		for _, b := range order {
+			b.rows.truncate(0) // let go of the events until the next Write
+		}
+	}()
+	for i := range recs {
+		r := &recs[i]
 		tables, ok := w.byTopic[r.Topic]
 		if !ok {
 			return fmt.Errorf("clickhouse: %s/%d@%d: %w: topic not in the catalogue", r.Topic, r.Partition, r.Offset, sinks.ErrPoison)
@@ -139,7 +149,12 @@ func (w *Writer) Write(ctx context.Context, recs []sinks.Record) error {
 			}
 			b := batches[t]
 			if b == nil {
-				b = &batch{table: t, last: map[int32]int64{}}
+				rs := w.rows[t]
+				if rs == nil {
+					rs = t.newRows()
+					w.rows[t] = rs
+				}
+				b = &batch{table: t, rows: rs, last: map[int32]int64{}}
 				batches[t] = b
 				order = append(order, b)
 			}
@@ -153,16 +168,14 @@ func (w *Writer) Write(ctx context.Context, recs []sinks.Record) error {
 			if r.Offset <= hi {
 				continue // the table has it already
 			}
-			rows, err := t.recordRows(r, ingested)
-			if err != nil {
+			if err := b.rows.add(r, ingested); err != nil {
 				return fmt.Errorf("clickhouse: %s/%d@%d into %s: %w: %w", r.Topic, r.Partition, r.Offset, t.Name, sinks.ErrPoison, err)
 			}
-			b.rows = append(b.rows, rows...)
 			b.last[r.Partition] = r.Offset
 		}
 	}
 	for _, b := range order {
-		if len(b.rows) == 0 {
+		if b.rows.n == 0 {
 			continue
 		}
 		if err := w.insert(ctx, b.table, b.rows); err != nil {
@@ -202,20 +215,20 @@ func (w *Writer) highestOffset(ctx context.Context, t *Table, p int32) (int64, e
 	return hi, nil
 }
 
-// insert sends rows to t in one INSERT.
-func (w *Writer) insert(ctx context.Context, t *Table, rows [][]any) error {
+// insert sends rs to t in one INSERT, column by column.
+func (w *Writer) insert(ctx context.Context, t *Table, rs *rows) error {
 	b, err := w.conn.PrepareBatch(ctx, t.insertSQL(w.db))
 	if err != nil {
 		return fmt.Errorf("clickhouse: insert into %s: %w", t.Name, err)
 	}
-	for _, row := range rows {
-		if err := b.Append(row...); err != nil {
+	for i, c := range rs.cols {
+		if err := c.appendTo(b.Column(i)); err != nil {
 			_ = b.Abort()
-			return fmt.Errorf("clickhouse: insert into %s: %w: %w", t.Name, sinks.ErrPoison, err)
+			return fmt.Errorf("clickhouse: insert into %s: column %s: %w: %w", t.Name, t.columns[i].name, sinks.ErrPoison, err)
 		}
 	}
 	if err := b.Send(); err != nil {
-		return fmt.Errorf("clickhouse: insert %d rows into %s: %w", len(rows), t.Name, err)
+		return fmt.Errorf("clickhouse: insert %d rows into %s: %w", rs.n, t.Name, err)
 	}
 	return nil
 }
