@@ -117,25 +117,44 @@ func Run(ctx context.Context, w Writer, opts Options) error {
 	}()
 	r.cl = cl
 	r.log.Info("sink started", "group", opts.Group, "topics", len(opts.Topics))
+	// Two stages overlap: while one poll's records are written (and the store works on
+	// them), the next poll's records, when the client already holds some, are fetched
+	// and decoded. Rebalances are held back while records are in hand (the client
+	// blocks them between a poll and AllowRebalance), so the pipeline drains, and lets
+	// one through, whenever nothing is buffered and at least every drainEvery: a
+	// partition is never written to by two members at once.
+	cur, err := r.poll(ctx)
+	lastDrain := time.Now()
 	for {
-		fs := cl.PollRecords(ctx, opts.MaxBatch)
-		if ctx.Err() != nil {
-			return nil
-		}
-		var ferr error
-		fs.EachError(func(topic string, p int32, err error) {
-			ferr = errors.Join(ferr, fmt.Errorf("%s[%d]: %w", topic, p, err))
-		})
-		if ferr != nil {
-			r.log.Warn("fetch failed; retrying", "err", ferr)
-		}
-		if err := r.handle(ctx, fs.Records()); err != nil {
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		cl.AllowRebalance()
+		wrote := make(chan error, 1)
+		go func(b batch) { wrote <- r.write(ctx, b) }(cur)
+		var next batch
+		prefetched := false
+		if cl.BufferedFetchRecords() > 0 && time.Since(lastDrain) < drainEvery {
+			next, err = r.poll(ctx)
+			prefetched = true
+		}
+		if werr := <-wrote; werr != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return werr
+		}
+		if err != nil {
+			continue // the poll failed: returned above
+		}
+		if !prefetched {
+			cl.AllowRebalance()
+			lastDrain = time.Now()
+			next, err = r.poll(ctx)
+		}
+		cur = next
 	}
 }
 
@@ -167,8 +186,47 @@ func (r *runner) assigned(_ context.Context, _ *kgo.Client, added map[string][]i
 	r.log.Info("partitions assigned", "added", added)
 }
 
-// handle lands recs through the writer and commits their offsets.
-func (r *runner) handle(ctx context.Context, raw []*kgo.Record) error {
+// drainEvery bounds how long the pipeline holds rebalances back under a steady load.
+const drainEvery = 2 * time.Second
+
+// batch is one poll's records, raw and decoded.
+type batch struct {
+	raw  []*kgo.Record
+	recs []Record
+}
+
+// poll fetches up to MaxBatch records and decodes them; records that do not decode are
+// counted as poison and left out of recs (their offsets are still committed).
+func (r *runner) poll(ctx context.Context) (batch, error) {
+	fs := r.cl.PollRecords(ctx, r.o.MaxBatch)
+	if err := ctx.Err(); err != nil {
+		return batch{}, err
+	}
+	var ferr error
+	fs.EachError(func(topic string, p int32, err error) {
+		ferr = errors.Join(ferr, fmt.Errorf("%s[%d]: %w", topic, p, err))
+	})
+	if ferr != nil {
+		r.log.Warn("fetch failed; retrying", "err", ferr)
+	}
+	b := batch{raw: fs.Records()}
+	b.recs = make([]Record, 0, len(b.raw))
+	for _, k := range b.raw {
+		typ := r.types[k.Topic]
+		ev, err := codec.Decode(typ, k.Value)
+		if err != nil {
+			r.poison(k.Topic, k.Partition, k.Offset, err)
+			continue
+		}
+		b.recs = append(b.recs, Record{Topic: k.Topic, Partition: k.Partition, Offset: k.Offset, Key: k.Key,
+			Timestamp: k.Timestamp, Type: typ, Event: ev})
+	}
+	return b, nil
+}
+
+// write lands a batch through the writer and commits its offsets. It tells an Assigner
+// about a rebalance first.
+func (r *runner) write(ctx context.Context, b batch) error {
 	r.mu.Lock()
 	pending := r.pending
 	r.pending = nil
@@ -178,33 +236,24 @@ func (r *runner) handle(ctx context.Context, raw []*kgo.Record) error {
 			return err
 		}
 	}
-	if len(raw) == 0 {
+	if len(b.raw) == 0 {
 		return nil
 	}
-	recs := make([]Record, 0, len(raw))
-	for _, k := range raw {
-		typ := r.types[k.Topic]
-		ev, err := codec.Decode(typ, k.Value)
-		if err != nil {
-			r.poison(k.Topic, k.Partition, k.Offset, err)
-			continue
-		}
-		recs = append(recs, Record{Topic: k.Topic, Partition: k.Partition, Offset: k.Offset, Key: k.Key,
-			Timestamp: k.Timestamp, Type: typ, Event: ev})
-	}
 	start := time.Now()
-	err := r.retry(ctx, "write", func() error {
-		err := r.w.Write(ctx, recs)
-		if errors.Is(err, ErrPoison) {
-			return r.oneByOne(ctx, recs)
+	if len(b.recs) > 0 {
+		err := r.retry(ctx, "write", func() error {
+			err := r.w.Write(ctx, b.recs)
+			if errors.Is(err, ErrPoison) {
+				return r.oneByOne(ctx, b.recs)
+			}
+			return err
+		})
+		if err != nil {
+			return err
 		}
-		return err
-	})
-	if err != nil {
-		return err
 	}
-	r.o.Metrics.wrote(r.w.Name(), len(recs), time.Since(start))
-	if err := r.cl.CommitRecords(ctx, raw...); err != nil {
+	r.o.Metrics.wrote(r.w.Name(), len(b.recs), time.Since(start))
+	if err := r.cl.CommitRecords(ctx, b.raw...); err != nil {
 		// The records are in the store; they come again after a restart and the
 		// writer absorbs them.
 		r.log.Warn("offset commit failed", "err", err)
