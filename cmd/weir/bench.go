@@ -51,6 +51,54 @@ func benchBrokers(cmd *cobra.Command, embeddedBroker bool, dir string) ([]string
 	return cfg.Kafka.Brokers, fmt.Sprintf("Kafka at %v", cfg.Kafka.Brokers), func() {}, nil
 }
 
+// benchSession is what every benchmark command starts with: a temporary directory,
+// the brokers (benchBrokers), and with cpuProfile a CPU profile of the run. Close ends
+// them in reverse order.
+type benchSession struct {
+	// Dir is the temporary directory, removed by Close.
+	Dir string
+	// Brokers are the brokers to benchmark on; Where says what they are.
+	Brokers []string
+	Where   string
+	closers []func()
+}
+
+func newBenchSession(cmd *cobra.Command, embeddedBroker bool, cpuProfile string) (*benchSession, error) {
+	dir, err := os.MkdirTemp("", "weir-bench-")
+	if err != nil {
+		return nil, err
+	}
+	s := &benchSession{Dir: dir, closers: []func(){func() { os.RemoveAll(dir) }}}
+	brokers, where, closeBroker, err := benchBrokers(cmd, embeddedBroker, dir)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.Brokers, s.Where = brokers, where
+	s.closers = append(s.closers, closeBroker)
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			s.Close()
+			return nil, err
+		}
+		s.closers = append(s.closers, func() { pprof.StopCPUProfile(); f.Close() })
+	}
+	return s, nil
+}
+
+// Close stops the profile, the embedded broker and removes the directory.
+func (s *benchSession) Close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+}
+
 // benchRuntimeOptions are the flags of `weir bench runtime` besides --brokers.
 type benchRuntimeOptions struct {
 	// embedded is --embedded: run on an in-process broker instead of --brokers.
@@ -88,32 +136,16 @@ The brokers come from --brokers, else WEIR_KAFKA_BROKERS (deploy/local/stack.env
 			}
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
-			tmp, err := os.MkdirTemp("", "weir-bench-")
+			sess, err := newBenchSession(cmd, opts.embedded, opts.cpuProfile)
 			if err != nil {
 				return err
 			}
-			defer os.RemoveAll(tmp)
+			defer sess.Close()
 			o := opts.run
-			o.StateDir = filepath.Join(tmp, "state")
+			o.StateDir = filepath.Join(sess.Dir, "state")
 			o.Progress = out
-			brokers, where, closeBroker, err := benchBrokers(cmd, opts.embedded, tmp)
-			if err != nil {
-				return err
-			}
-			defer closeBroker()
-			o.Brokers = brokers
-			fmt.Fprintf(out, "weir bench runtime on %s\n", where)
-			if opts.cpuProfile != "" {
-				f, err := os.Create(opts.cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
-			}
+			o.Brokers = sess.Brokers
+			fmt.Fprintf(out, "weir bench runtime on %s\n", sess.Where)
 			if opts.memProfile != "" {
 				runtime.MemProfileRate = 64 << 10
 			}

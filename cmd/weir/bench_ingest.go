@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -66,30 +64,14 @@ The brokers come from --brokers, else WEIR_KAFKA_BROKERS (deploy/local/stack.env
 			}
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
-			tmp, err := os.MkdirTemp("", "weir-bench-ingest-")
+			sess, err := newBenchSession(cmd, opts.embedded, opts.cpuProfile)
 			if err != nil {
 				return err
 			}
-			defer os.RemoveAll(tmp)
-			brokers, where, closeBroker, err := benchBrokers(cmd, opts.embedded, tmp)
-			if err != nil {
-				return err
-			}
-			defer closeBroker()
-			fmt.Fprintf(out, "weir bench ingest into %s\n", where)
+			defer sess.Close()
+			fmt.Fprintf(out, "weir bench ingest into %s\n", sess.Where)
 			opts.chain.Progress = out
-			if opts.cpuProfile != "" {
-				f, err := os.Create(opts.cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
-			}
-			_, err = ingestbench.Run(ctx, opts.chain, weirBackfill(brokers, opts.indexer, out, logger), out)
+			_, err = ingestbench.Run(ctx, opts.chain, weirBackfill(sess.Brokers, opts.indexer, out, logger), out)
 			return err
 		},
 	}

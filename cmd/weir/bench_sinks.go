@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -66,31 +65,15 @@ and --elasticsearch-url, else WEIR_CLICKHOUSE_ADDR and WEIR_ELASTICSEARCH_URL.`,
 			if err != nil {
 				return err
 			}
-			tmp, err := os.MkdirTemp("", "weir-bench-sinks-")
+			sess, err := newBenchSession(cmd, opts.embedded, opts.cpuProfile)
 			if err != nil {
 				return err
 			}
-			defer os.RemoveAll(tmp)
-			brokers, where, closeBroker, err := benchBrokers(cmd, opts.embedded, tmp)
-			if err != nil {
-				return err
-			}
-			defer closeBroker()
+			defer sess.Close()
 			o := opts.run
-			o.Brokers, o.ClickHouseAddr, o.ElasticsearchURL = brokers, cfg.ClickHouse.Addr, cfg.Elasticsearch.URL
+			o.Brokers, o.ClickHouseAddr, o.ElasticsearchURL = sess.Brokers, cfg.ClickHouse.Addr, cfg.Elasticsearch.URL
 			o.Progress, o.Logger = out, logger
-			fmt.Fprintf(out, "weir bench sinks: %s, ClickHouse at %s, Elasticsearch at %s\n", where, o.ClickHouseAddr, o.ElasticsearchURL)
-			if opts.cpuProfile != "" {
-				f, err := os.Create(opts.cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
-			}
+			fmt.Fprintf(out, "weir bench sinks: %s, ClickHouse at %s, Elasticsearch at %s\n", sess.Where, o.ClickHouseAddr, o.ElasticsearchURL)
 			res, err := sinkbench.Run(ctx, o)
 			if err != nil {
 				return err
