@@ -164,14 +164,9 @@ func (n *Node) Block(ctx context.Context, number uint64) (*types.Block, []*types
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(receipts) != len(b.Transactions()) {
-		return nil, nil, fmt.Errorf("block %d: %d receipts for %d transactions", number, len(receipts), len(b.Transactions()))
-	}
-	for i, r := range receipts {
-		if r == nil || r.TxHash != b.Transactions()[i].Hash() || r.BlockHash != b.Hash() {
-			// The block was replaced between the two calls (a reorg): the caller retries.
-			return nil, nil, fmt.Errorf("block %d: receipt %d does not belong to block %s", number, i, b.Hash().Hex())
-		}
+	// A block replaced between the two calls (a reorg) fails here: the caller retries.
+	if err := checkReceipts([]Fetched{{Block: b, Receipts: receipts}}); err != nil {
+		return nil, nil, err
 	}
 	return b, receipts, nil
 }

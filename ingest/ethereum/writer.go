@@ -44,6 +44,7 @@ func (t Topics) WithPrefix(prefix string) Topics {
 type writer struct {
 	cl      *kgo.Client
 	brokers []string
+	extra   []kgo.Opt // the caller's TLS/SASL options, for the checkpoint reader too
 	topics  Topics
 	indexer string
 }
@@ -70,7 +71,7 @@ func newWriter(ctx context.Context, brokers []string, indexer string, topics Top
 		cl.Close()
 		return nil, fmt.Errorf("kafka: init transactional producer weir-%s: %w", indexer, err)
 	}
-	return &writer{cl: cl, brokers: brokers, topics: topics, indexer: indexer}, nil
+	return &writer{cl: cl, brokers: brokers, extra: extra, topics: topics, indexer: indexer}, nil
 }
 
 func (w *writer) close() { w.cl.Close() }
@@ -113,12 +114,12 @@ func (w *writer) scanCheckpoints(ctx context.Context, from, to int64) (*chainv1.
 	if from >= to {
 		return nil, nil
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(w.brokers...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{w.topics.Checkpoints: {0: kgo.NewOffset().At(from)}}),
-	)
+	}, w.extra...)...)
 	if err != nil {
 		return nil, err
 	}
