@@ -151,18 +151,16 @@ func sendTraffic(ctx context.Context, t *testing.T, rc *rpc.Client, ec *ethclien
 		return tx
 	}
 	deployer := accts[0]
-	tokenAddr, tx, token, err := contracts.DeployWeirToken(deployer.opts(t, 5_000_000), ec, "Weir USD", "WUSD", 6)
+	_, tx, token, err := contracts.DeployWeirToken(deployer.opts(t, 5_000_000), ec, "Weir USD", "WUSD", 6)
 	sent(tx, err)
-	nftAddr, tx, nft, err := contracts.DeployWeirNFT(deployer.opts(t, 5_000_000), ec, "Weir NFT", "WNFT")
+	_, tx, nft, err := contracts.DeployWeirNFT(deployer.opts(t, 5_000_000), ec, "Weir NFT", "WNFT")
 	sent(tx, err)
 	_, tx, multi, err := contracts.DeployWeirMulti(deployer.opts(t, 5_000_000), ec)
 	sent(tx, err)
-	splitA, tx, splitter, err := contracts.DeployWeirSplitter(deployer.opts(t, 5_000_000), ec)
+	_, tx, splitter, err := contracts.DeployWeirSplitter(deployer.opts(t, 5_000_000), ec)
 	sent(tx, err)
 	splitB, tx, _, err := contracts.DeployWeirSplitter(deployer.opts(t, 5_000_000), ec)
 	sent(tx, err)
-	_ = tokenAddr
-	_ = nftAddr
 	for _, a := range accts {
 		sent(token.Mint(deployer.opts(t, 1_000_000), a.addr, big.NewInt(1_000_000_000_000)))
 		sent(multi.Mint(deployer.opts(t, 1_000_000), a.addr, big.NewInt(7), big.NewInt(1_000_000)))
@@ -216,7 +214,6 @@ func sendTraffic(ctx context.Context, t *testing.T, rc *rpc.Client, ec *ethclien
 			tr.reverted[tx.Hash()] = true
 		}
 	}
-	_ = splitA
 	return tr
 }
 
