@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weirhq/weir/schemas/catalog"
@@ -228,6 +229,9 @@ func (b *bench) drain(ctx context.Context, w sinks.Writer) (time.Duration, error
 		case <-tick.C:
 		}
 		committed, done, err := b.committed(ctx, group)
+		if kerr.IsRetriable(err) {
+			continue // e.g. the group coordinator is still loading
+		}
 		if err != nil {
 			return 0, err
 		}

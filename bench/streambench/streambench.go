@@ -33,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
@@ -455,7 +456,7 @@ func (b *bench) latency(ctx context.Context) ([]time.Duration, error) {
 		for {
 			committed, err := b.adm.FetchOffsets(gctx, b.t("totals"))
 			now := time.Now()
-			if err != nil {
+			if err != nil && !kerr.IsRetriable(err) { // retriable: the coordinator is loading; no offsets yet
 				return err
 			}
 			mu.Lock()
@@ -498,6 +499,9 @@ func (b *bench) consumed(ctx context.Context, group, topic string) (bool, error)
 		return false, err
 	}
 	committed, err := b.adm.FetchOffsets(ctx, group)
+	if kerr.IsRetriable(err) {
+		return false, nil // e.g. the group coordinator is still loading
+	}
 	if err != nil {
 		return false, err
 	}

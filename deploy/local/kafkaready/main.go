@@ -1,6 +1,7 @@
 // Command kafkaready reports whether a Kafka cluster is ready for clients: it asks the seed
 // brokers for the cluster's metadata over the Kafka protocol and exits 0 when at least one
-// broker and an active controller are listed, 1 otherwise (with the reason on stderr).
+// broker and an active controller are listed and a group coordinator answers, 1 otherwise
+// (with the reason on stderr).
 //
 // deploy/local/up.sh uses it as the health check of the local broker, since an open port
 // says nothing about a broker that is still recovering its log or electing a controller.
@@ -54,5 +55,13 @@ func check(ctx context.Context, seeds []string) (string, error) {
 	if meta.Controller < 0 {
 		return "", errors.New("metadata names no active controller")
 	}
-	return fmt.Sprintf("cluster %s: %d broker(s), controller %d", meta.Cluster, len(meta.Brokers), meta.Controller), nil
+	// A fresh cluster creates __consumer_offsets on the first coordinator lookup and
+	// answers COORDINATOR_NOT_AVAILABLE until it exists; consumer groups (and the
+	// offsets they commit) work only after that.
+	for _, c := range kadm.NewClient(cl).FindGroupCoordinators(ctx, "kafkaready") {
+		if c.Err != nil {
+			return "", fmt.Errorf("group coordinator: %w", c.Err)
+		}
+	}
+	return fmt.Sprintf("cluster %s: %d broker(s), controller %d, group coordinator ready", meta.Cluster, len(meta.Brokers), meta.Controller), nil
 }
