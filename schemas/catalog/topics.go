@@ -16,8 +16,9 @@ const (
 )
 
 // Retention choices: chain data can be re-indexed from the chain, so a week is enough;
-// money records of reference (ledger postings, settlement, labels, the signer's audit
-// trail) are kept forever (0); the rest is kept long enough to replay a month or a quarter.
+// money records of reference (payment intents, ledger postings, settlement, labels, the
+// signer's audit trail) are kept forever (0); the rest is kept long enough to replay a
+// month or a quarter.
 const (
 	week    = 7 * day
 	month   = 30 * day
@@ -64,8 +65,11 @@ func All() []Topic {
 
 		// Payments (gateway/).
 		{Name: "payments.intents", Key: "merchant id", Value: "weir.payments.v1.IntentTransition",
-			Partitions: wide, Retention: quarter, DLQ: true,
-			Doc: "gateway → reconcile, settle, ledger, features, sinks: payment intent transitions"},
+			Partitions: wide, Retention: forever, DLQ: true,
+			Doc: "gateway → reconcile, settle, ledger, features, sinks: payment intent transitions; the gateway's source of truth"},
+		{Name: "payments.merchants", Key: "merchant id", Value: "weir.payments.v1.MerchantConfig",
+			Partitions: wide, Compacted: true,
+			Doc: "gateway → gateway, sinks: each merchant's configuration (API key digests, xpub, webhook endpoints)"},
 		{Name: "payments.webhooks", Key: "merchant id", Value: "weir.payments.v1.WebhookDelivery",
 			Partitions: wide, Retention: month,
 			Doc: "gateway → sinks: webhook delivery attempts"},

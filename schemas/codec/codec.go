@@ -74,6 +74,7 @@ var events = []Event{
 	(*chainv1.FinalityMarker)(nil),
 	(*chainv1.IngestCheckpoint)(nil),
 	(*paymentsv1.IntentTransition)(nil),
+	(*paymentsv1.MerchantConfig)(nil),
 	(*paymentsv1.WebhookDelivery)(nil),
 	(*signerv1.SigningRequest)(nil),
 	(*signerv1.SigningApproval)(nil),

@@ -29,16 +29,26 @@ const (
 
 // IntentState is the state of a payment intent.
 //
-// Allowed transitions (anything else is a gateway bug and is rejected by it):
+// An on-chain intent of the gateway (gateway/) moves through:
+//
+//	(none)           -> REQUIRES_PAYMENT
+//	REQUIRES_PAYMENT -> PROCESSING | SUCCEEDED | UNDERPAID | OVERPAID | EXPIRED | CANCELED
+//	PROCESSING       -> SUCCEEDED | UNDERPAID | OVERPAID | REQUIRES_PAYMENT (a reorg
+//	                    retracted the payment)
+//	UNDERPAID        -> PROCESSING | SUCCEEDED | OVERPAID | EXPIRED | CANCELED (the payer
+//	                    may top up)
+//	SUCCEEDED, OVERPAID -> REFUNDED
+//	REFUNDED         -> REFUNDED (a further partial refund)
+//
+// EXPIRED and CANCELED are terminal. The states CREATED, REQUIRES_ACTION and FAILED are
+// for methods other than on-chain:
 //
 //	(none)          -> CREATED
 //	CREATED         -> REQUIRES_ACTION | PROCESSING | CANCELED | FAILED
 //	REQUIRES_ACTION -> PROCESSING | CANCELED | FAILED
 //	PROCESSING      -> SUCCEEDED | FAILED | REQUIRES_ACTION
-//	SUCCEEDED       -> REFUNDED
-//	REFUNDED        -> REFUNDED   (a further partial refund)
 //
-// FAILED and CANCELED are terminal.
+// Anything else is a gateway bug and is rejected by it.
 type IntentState int32
 
 const (
@@ -63,29 +73,49 @@ const (
 	// INTENT_STATE_REFUNDED: some or all of a succeeded payment was refunded;
 	// amount_refunded says how much in total.
 	IntentState_INTENT_STATE_REFUNDED IntentState = 7
+	// INTENT_STATE_REQUIRES_PAYMENT: an on-chain intent waits for funds at its deposit
+	// address.
+	IntentState_INTENT_STATE_REQUIRES_PAYMENT IntentState = 8
+	// INTENT_STATE_UNDERPAID: less than the amount arrived (confirmed); the payer may still
+	// send the rest until the intent expires.
+	IntentState_INTENT_STATE_UNDERPAID IntentState = 9
+	// INTENT_STATE_OVERPAID: more than the amount arrived (confirmed); the payment counts,
+	// and the excess is the merchant's to refund.
+	IntentState_INTENT_STATE_OVERPAID IntentState = 10
+	// INTENT_STATE_EXPIRED: the intent's expiry passed (in event time) before it was paid
+	// in full; terminal.
+	IntentState_INTENT_STATE_EXPIRED IntentState = 11
 )
 
 // Enum value maps for IntentState.
 var (
 	IntentState_name = map[int32]string{
-		0: "INTENT_STATE_UNSPECIFIED",
-		1: "INTENT_STATE_CREATED",
-		2: "INTENT_STATE_REQUIRES_ACTION",
-		3: "INTENT_STATE_PROCESSING",
-		4: "INTENT_STATE_SUCCEEDED",
-		5: "INTENT_STATE_FAILED",
-		6: "INTENT_STATE_CANCELED",
-		7: "INTENT_STATE_REFUNDED",
+		0:  "INTENT_STATE_UNSPECIFIED",
+		1:  "INTENT_STATE_CREATED",
+		2:  "INTENT_STATE_REQUIRES_ACTION",
+		3:  "INTENT_STATE_PROCESSING",
+		4:  "INTENT_STATE_SUCCEEDED",
+		5:  "INTENT_STATE_FAILED",
+		6:  "INTENT_STATE_CANCELED",
+		7:  "INTENT_STATE_REFUNDED",
+		8:  "INTENT_STATE_REQUIRES_PAYMENT",
+		9:  "INTENT_STATE_UNDERPAID",
+		10: "INTENT_STATE_OVERPAID",
+		11: "INTENT_STATE_EXPIRED",
 	}
 	IntentState_value = map[string]int32{
-		"INTENT_STATE_UNSPECIFIED":     0,
-		"INTENT_STATE_CREATED":         1,
-		"INTENT_STATE_REQUIRES_ACTION": 2,
-		"INTENT_STATE_PROCESSING":      3,
-		"INTENT_STATE_SUCCEEDED":       4,
-		"INTENT_STATE_FAILED":          5,
-		"INTENT_STATE_CANCELED":        6,
-		"INTENT_STATE_REFUNDED":        7,
+		"INTENT_STATE_UNSPECIFIED":      0,
+		"INTENT_STATE_CREATED":          1,
+		"INTENT_STATE_REQUIRES_ACTION":  2,
+		"INTENT_STATE_PROCESSING":       3,
+		"INTENT_STATE_SUCCEEDED":        4,
+		"INTENT_STATE_FAILED":           5,
+		"INTENT_STATE_CANCELED":         6,
+		"INTENT_STATE_REFUNDED":         7,
+		"INTENT_STATE_REQUIRES_PAYMENT": 8,
+		"INTENT_STATE_UNDERPAID":        9,
+		"INTENT_STATE_OVERPAID":         10,
+		"INTENT_STATE_EXPIRED":          11,
 	}
 )
 
@@ -177,6 +207,60 @@ func (PaymentMethod) EnumDescriptor() ([]byte, []int) {
 	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{1}
 }
 
+// ApiKeyKind says what an API key may do.
+type ApiKeyKind int32
+
+const (
+	// API_KEY_KIND_UNSPECIFIED is invalid.
+	ApiKeyKind_API_KEY_KIND_UNSPECIFIED ApiKeyKind = 0
+	// API_KEY_KIND_SECRET ("sk_…") may do everything on the merchant's behalf; kept on the
+	// merchant's servers.
+	ApiKeyKind_API_KEY_KIND_SECRET ApiKeyKind = 1
+	// API_KEY_KIND_PUBLISHABLE ("pk_…") may only read payment intents; safe in a browser.
+	ApiKeyKind_API_KEY_KIND_PUBLISHABLE ApiKeyKind = 2
+)
+
+// Enum value maps for ApiKeyKind.
+var (
+	ApiKeyKind_name = map[int32]string{
+		0: "API_KEY_KIND_UNSPECIFIED",
+		1: "API_KEY_KIND_SECRET",
+		2: "API_KEY_KIND_PUBLISHABLE",
+	}
+	ApiKeyKind_value = map[string]int32{
+		"API_KEY_KIND_UNSPECIFIED": 0,
+		"API_KEY_KIND_SECRET":      1,
+		"API_KEY_KIND_PUBLISHABLE": 2,
+	}
+)
+
+func (x ApiKeyKind) Enum() *ApiKeyKind {
+	p := new(ApiKeyKind)
+	*p = x
+	return p
+}
+
+func (x ApiKeyKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ApiKeyKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_weir_payments_v1_payments_proto_enumTypes[2].Descriptor()
+}
+
+func (ApiKeyKind) Type() protoreflect.EnumType {
+	return &file_weir_payments_v1_payments_proto_enumTypes[2]
+}
+
+func (x ApiKeyKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ApiKeyKind.Descriptor instead.
+func (ApiKeyKind) EnumDescriptor() ([]byte, []int) {
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{2}
+}
+
 // WebhookDeliveryStatus is the outcome of one webhook delivery attempt.
 type WebhookDeliveryStatus int32
 
@@ -220,11 +304,11 @@ func (x WebhookDeliveryStatus) String() string {
 }
 
 func (WebhookDeliveryStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_weir_payments_v1_payments_proto_enumTypes[2].Descriptor()
+	return file_weir_payments_v1_payments_proto_enumTypes[3].Descriptor()
 }
 
 func (WebhookDeliveryStatus) Type() protoreflect.EnumType {
-	return &file_weir_payments_v1_payments_proto_enumTypes[2]
+	return &file_weir_payments_v1_payments_proto_enumTypes[3]
 }
 
 func (x WebhookDeliveryStatus) Number() protoreflect.EnumNumber {
@@ -233,7 +317,7 @@ func (x WebhookDeliveryStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WebhookDeliveryStatus.Descriptor instead.
 func (WebhookDeliveryStatus) EnumDescriptor() ([]byte, []int) {
-	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{2}
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{3}
 }
 
 // IntentTransition is one state change of a payment intent, carrying the intent as it is
@@ -288,7 +372,25 @@ type IntentTransition struct {
 	ExpiresTime *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=expires_time,json=expiresTime,proto3" json:"expires_time,omitempty"`
 	// created_time is when the intent was created (the event_time of its CREATED
 	// transition). Required.
-	CreatedTime   *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
+	CreatedTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
+	// metadata is the merchant's own key-value data, returned as given, sorted by key; at
+	// most 20 keys of at most 40 bytes, values of at most 500 bytes. Never personal data or
+	// secrets.
+	Metadata []*MetadataEntry `protobuf:"bytes,21,rep,name=metadata,proto3" json:"metadata,omitempty"`
+	// address_index is the BIP-32 child index of deposit_address under the merchant's
+	// extended public key (m/…/address_index), so the merchant's wallet can derive and
+	// sweep it.
+	AddressIndex uint32 `protobuf:"varint,22,opt,name=address_index,json=addressIndex,proto3" json:"address_index,omitempty"`
+	// cause_event_id is Meta.event_id of the event that drove the transition (a
+	// weir.reconciliation.v1.ReconciliationResult); empty for transitions made by an API
+	// request.
+	CauseEventId string `protobuf:"bytes,23,opt,name=cause_event_id,json=causeEventId,proto3" json:"cause_event_id,omitempty"`
+	// request_id is the gateway's id of the API request that made the transition ("req_…");
+	// empty for transitions driven by events.
+	RequestId string `protobuf:"bytes,24,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// confirmations is how many blocks confirm the payment, as last reported by
+	// reconciliation; 0 before any.
+	Confirmations uint64 `protobuf:"varint,25,opt,name=confirmations,proto3" json:"confirmations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -463,6 +565,397 @@ func (x *IntentTransition) GetCreatedTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *IntentTransition) GetMetadata() []*MetadataEntry {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *IntentTransition) GetAddressIndex() uint32 {
+	if x != nil {
+		return x.AddressIndex
+	}
+	return 0
+}
+
+func (x *IntentTransition) GetCauseEventId() string {
+	if x != nil {
+		return x.CauseEventId
+	}
+	return ""
+}
+
+func (x *IntentTransition) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *IntentTransition) GetConfirmations() uint64 {
+	if x != nil {
+		return x.Confirmations
+	}
+	return 0
+}
+
+// MetadataEntry is one key-value pair of a merchant's metadata.
+type MetadataEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// key is the key. Required.
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// value is the value.
+	Value         string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetadataEntry) Reset() {
+	*x = MetadataEntry{}
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetadataEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetadataEntry) ProtoMessage() {}
+
+func (x *MetadataEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetadataEntry.ProtoReflect.Descriptor instead.
+func (*MetadataEntry) Descriptor() ([]byte, []int) {
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MetadataEntry) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *MetadataEntry) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+// ApiKey is one API key of a merchant. The key itself is shown once, when it is made;
+// only its SHA-256 digest is kept.
+type ApiKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// key_id identifies the key; the key is "<sk|pk>_<key_id>_<secret part>". Required.
+	KeyId string `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// kind says what the key may do. Required.
+	Kind ApiKeyKind `protobuf:"varint,2,opt,name=kind,proto3,enum=weir.payments.v1.ApiKeyKind" json:"kind,omitempty"`
+	// sha256 is the lowercase hex SHA-256 digest of the whole key. Required.
+	Sha256 string `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// created_time is when the key was made. Required.
+	CreatedTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
+	// expires_time is when the key stops working (set when it is rotated out, with a
+	// grace period); unset for a key without expiry.
+	ExpiresTime   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_time,json=expiresTime,proto3" json:"expires_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApiKey) Reset() {
+	*x = ApiKey{}
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApiKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApiKey) ProtoMessage() {}
+
+func (x *ApiKey) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
+func (*ApiKey) Descriptor() ([]byte, []int) {
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ApiKey) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ApiKey) GetKind() ApiKeyKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ApiKeyKind_API_KEY_KIND_UNSPECIFIED
+}
+
+func (x *ApiKey) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *ApiKey) GetCreatedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedTime
+	}
+	return nil
+}
+
+func (x *ApiKey) GetExpiresTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresTime
+	}
+	return nil
+}
+
+// WebhookEndpoint is where a merchant receives webhooks.
+type WebhookEndpoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// endpoint_id identifies the endpoint ("we_…"). Required.
+	EndpointId string `protobuf:"bytes,1,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
+	// url is the http(s) URL the gateway POSTs to; it carries no user info. Required.
+	Url string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	// signing_version is the version of the endpoint's signing secret, from 1. The secret
+	// of a version is derived from the gateway's master key and never stored. Required.
+	SigningVersion uint32 `protobuf:"varint,3,opt,name=signing_version,json=signingVersion,proto3" json:"signing_version,omitempty"`
+	// previous_signing_version is the version rotated out, still signed with until
+	// previous_signing_expires_time, so a merchant can switch without a gap; 0 for none.
+	PreviousSigningVersion uint32 `protobuf:"varint,4,opt,name=previous_signing_version,json=previousSigningVersion,proto3" json:"previous_signing_version,omitempty"`
+	// previous_signing_expires_time is when deliveries stop being signed with the previous
+	// version.
+	PreviousSigningExpiresTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=previous_signing_expires_time,json=previousSigningExpiresTime,proto3" json:"previous_signing_expires_time,omitempty"`
+	// disabled is set when the merchant turned the endpoint off.
+	Disabled      bool `protobuf:"varint,6,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookEndpoint) Reset() {
+	*x = WebhookEndpoint{}
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookEndpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookEndpoint) ProtoMessage() {}
+
+func (x *WebhookEndpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookEndpoint.ProtoReflect.Descriptor instead.
+func (*WebhookEndpoint) Descriptor() ([]byte, []int) {
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *WebhookEndpoint) GetEndpointId() string {
+	if x != nil {
+		return x.EndpointId
+	}
+	return ""
+}
+
+func (x *WebhookEndpoint) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *WebhookEndpoint) GetSigningVersion() uint32 {
+	if x != nil {
+		return x.SigningVersion
+	}
+	return 0
+}
+
+func (x *WebhookEndpoint) GetPreviousSigningVersion() uint32 {
+	if x != nil {
+		return x.PreviousSigningVersion
+	}
+	return 0
+}
+
+func (x *WebhookEndpoint) GetPreviousSigningExpiresTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PreviousSigningExpiresTime
+	}
+	return nil
+}
+
+func (x *WebhookEndpoint) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+// MerchantConfig is the whole configuration of one merchant, as of a change: a compacted
+// topic keeps the latest, from which the gateway rebuilds its view. Topic
+// payments.merchants (compacted), keyed by merchant_id.
+// Meta.event_id = eventid.New("weir.payments.v1.MerchantConfig", merchant_id, version).
+type MerchantConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// meta identifies the event.
+	Meta *v1.Meta `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// merchant_id identifies the merchant ("m_…"); the record key. Required.
+	MerchantId string `protobuf:"bytes,2,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
+	// version counts the configuration's changes, from 1. Required.
+	Version uint64 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	// name is the merchant's display name.
+	Name string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	// xpub is the merchant's BIP-32 extended public key (account level, e.g.
+	// m/44'/60'/0'); deposit addresses are its non-hardened children xpub/0/i. Required.
+	Xpub string `protobuf:"bytes,5,opt,name=xpub,proto3" json:"xpub,omitempty"`
+	// api_keys are the keys that work (or still work until their expires_time).
+	ApiKeys []*ApiKey `protobuf:"bytes,6,rep,name=api_keys,json=apiKeys,proto3" json:"api_keys,omitempty"`
+	// webhook_endpoints are where webhooks go.
+	WebhookEndpoints []*WebhookEndpoint `protobuf:"bytes,7,rep,name=webhook_endpoints,json=webhookEndpoints,proto3" json:"webhook_endpoints,omitempty"`
+	// rate_limit_per_second bounds the merchant's API requests per second (a burst of
+	// twice as many is allowed); 0 means the gateway's default.
+	RateLimitPerSecond uint32 `protobuf:"varint,8,opt,name=rate_limit_per_second,json=rateLimitPerSecond,proto3" json:"rate_limit_per_second,omitempty"`
+	// disabled is set when the merchant may no longer use the API.
+	Disabled      bool `protobuf:"varint,9,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MerchantConfig) Reset() {
+	*x = MerchantConfig{}
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MerchantConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MerchantConfig) ProtoMessage() {}
+
+func (x *MerchantConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MerchantConfig.ProtoReflect.Descriptor instead.
+func (*MerchantConfig) Descriptor() ([]byte, []int) {
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *MerchantConfig) GetMeta() *v1.Meta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *MerchantConfig) GetMerchantId() string {
+	if x != nil {
+		return x.MerchantId
+	}
+	return ""
+}
+
+func (x *MerchantConfig) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *MerchantConfig) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MerchantConfig) GetXpub() string {
+	if x != nil {
+		return x.Xpub
+	}
+	return ""
+}
+
+func (x *MerchantConfig) GetApiKeys() []*ApiKey {
+	if x != nil {
+		return x.ApiKeys
+	}
+	return nil
+}
+
+func (x *MerchantConfig) GetWebhookEndpoints() []*WebhookEndpoint {
+	if x != nil {
+		return x.WebhookEndpoints
+	}
+	return nil
+}
+
+func (x *MerchantConfig) GetRateLimitPerSecond() uint32 {
+	if x != nil {
+		return x.RateLimitPerSecond
+	}
+	return 0
+}
+
+func (x *MerchantConfig) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
 // WebhookDelivery is one attempt to deliver a webhook to a merchant endpoint. Topic
 // payments.webhooks, keyed by merchant_id.
 // Meta.event_id = eventid.New("weir.payments.v1.WebhookDelivery", delivery_id, attempt);
@@ -505,7 +998,7 @@ type WebhookDelivery struct {
 
 func (x *WebhookDelivery) Reset() {
 	*x = WebhookDelivery{}
-	mi := &file_weir_payments_v1_payments_proto_msgTypes[1]
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -517,7 +1010,7 @@ func (x *WebhookDelivery) String() string {
 func (*WebhookDelivery) ProtoMessage() {}
 
 func (x *WebhookDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_payments_v1_payments_proto_msgTypes[1]
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -530,7 +1023,7 @@ func (x *WebhookDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookDelivery.ProtoReflect.Descriptor instead.
 func (*WebhookDelivery) Descriptor() ([]byte, []int) {
-	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{1}
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *WebhookDelivery) GetMeta() *v1.Meta {
@@ -621,7 +1114,7 @@ var File_weir_payments_v1_payments_proto protoreflect.FileDescriptor
 
 const file_weir_payments_v1_payments_proto_rawDesc = "" +
 	"\n" +
-	"\x1fweir/payments/v1/payments.proto\x12\x10weir.payments.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bweir/common/v1/amount.proto\x1a\x19weir/common/v1/meta.proto\x1a\x1cweir/common/v1/options.proto\"\xc0\a\n" +
+	"\x1fweir/payments/v1/payments.proto\x12\x10weir.payments.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bweir/common/v1/amount.proto\x1a\x19weir/common/v1/meta.proto\x1a\x1cweir/common/v1/options.proto\"\x8d\t\n" +
 	"\x10IntentTransition\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12!\n" +
 	"\tintent_id\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\bintentId\x12%\n" +
@@ -646,7 +1139,41 @@ const file_weir_payments_v1_payments_proto_rawDesc = "" +
 	"\vnext_action\x18\x12 \x01(\tR\n" +
 	"nextAction\x12=\n" +
 	"\fexpires_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\vexpiresTime\x12C\n" +
-	"\fcreated_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampB\x04\x98\xb5\x18\x01R\vcreatedTime\"\xb3\x04\n" +
+	"\fcreated_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampB\x04\x98\xb5\x18\x01R\vcreatedTime\x12;\n" +
+	"\bmetadata\x18\x15 \x03(\v2\x1f.weir.payments.v1.MetadataEntryR\bmetadata\x12#\n" +
+	"\raddress_index\x18\x16 \x01(\rR\faddressIndex\x12$\n" +
+	"\x0ecause_event_id\x18\x17 \x01(\tR\fcauseEventId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x18 \x01(\tR\trequestId\x12$\n" +
+	"\rconfirmations\x18\x19 \x01(\x04R\rconfirmations\"=\n" +
+	"\rMetadataEntry\x12\x16\n" +
+	"\x03key\x18\x01 \x01(\tB\x04\x98\xb5\x18\x01R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xff\x01\n" +
+	"\x06ApiKey\x12\x1b\n" +
+	"\x06key_id\x18\x01 \x01(\tB\x04\x98\xb5\x18\x01R\x05keyId\x126\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1c.weir.payments.v1.ApiKeyKindB\x04\x98\xb5\x18\x01R\x04kind\x12\x1c\n" +
+	"\x06sha256\x18\x03 \x01(\tB\x04\x98\xb5\x18\x01R\x06sha256\x12C\n" +
+	"\fcreated_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x04\x98\xb5\x18\x01R\vcreatedTime\x12=\n" +
+	"\fexpires_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vexpiresTime\"\xb4\x02\n" +
+	"\x0fWebhookEndpoint\x12%\n" +
+	"\vendpoint_id\x18\x01 \x01(\tB\x04\x98\xb5\x18\x01R\n" +
+	"endpointId\x12\x16\n" +
+	"\x03url\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\x03url\x12-\n" +
+	"\x0fsigning_version\x18\x03 \x01(\rB\x04\x98\xb5\x18\x01R\x0esigningVersion\x128\n" +
+	"\x18previous_signing_version\x18\x04 \x01(\rR\x16previousSigningVersion\x12]\n" +
+	"\x1dprevious_signing_expires_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x1apreviousSigningExpiresTime\x12\x1a\n" +
+	"\bdisabled\x18\x06 \x01(\bR\bdisabled\"\x89\x03\n" +
+	"\x0eMerchantConfig\x12.\n" +
+	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12%\n" +
+	"\vmerchant_id\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\n" +
+	"merchantId\x12\x1e\n" +
+	"\aversion\x18\x03 \x01(\x04B\x04\x98\xb5\x18\x01R\aversion\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x18\n" +
+	"\x04xpub\x18\x05 \x01(\tB\x04\x98\xb5\x18\x01R\x04xpub\x123\n" +
+	"\bapi_keys\x18\x06 \x03(\v2\x18.weir.payments.v1.ApiKeyR\aapiKeys\x12N\n" +
+	"\x11webhook_endpoints\x18\a \x03(\v2!.weir.payments.v1.WebhookEndpointR\x10webhookEndpoints\x121\n" +
+	"\x15rate_limit_per_second\x18\b \x01(\rR\x12rateLimitPerSecond\x12\x1a\n" +
+	"\bdisabled\x18\t \x01(\bR\bdisabled\"\xb3\x04\n" +
 	"\x0fWebhookDelivery\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12%\n" +
 	"\vdelivery_id\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\n" +
@@ -663,7 +1190,7 @@ const file_weir_payments_v1_payments_proto_rawDesc = "" +
 	"\x05error\x18\n" +
 	" \x01(\tR\x05error\x123\n" +
 	"\alatency\x18\v \x01(\v2\x19.google.protobuf.DurationR\alatency\x12F\n" +
-	"\x11next_attempt_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime*\xef\x01\n" +
+	"\x11next_attempt_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime*\xe3\x02\n" +
 	"\vIntentState\x12\x1c\n" +
 	"\x18INTENT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14INTENT_STATE_CREATED\x10\x01\x12 \n" +
@@ -672,13 +1199,23 @@ const file_weir_payments_v1_payments_proto_rawDesc = "" +
 	"\x16INTENT_STATE_SUCCEEDED\x10\x04\x12\x17\n" +
 	"\x13INTENT_STATE_FAILED\x10\x05\x12\x19\n" +
 	"\x15INTENT_STATE_CANCELED\x10\x06\x12\x19\n" +
-	"\x15INTENT_STATE_REFUNDED\x10\a*\xa9\x01\n" +
+	"\x15INTENT_STATE_REFUNDED\x10\a\x12!\n" +
+	"\x1dINTENT_STATE_REQUIRES_PAYMENT\x10\b\x12\x1a\n" +
+	"\x16INTENT_STATE_UNDERPAID\x10\t\x12\x19\n" +
+	"\x15INTENT_STATE_OVERPAID\x10\n" +
+	"\x12\x18\n" +
+	"\x14INTENT_STATE_EXPIRED\x10\v*\xa9\x01\n" +
 	"\rPaymentMethod\x12\x1e\n" +
 	"\x1aPAYMENT_METHOD_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PAYMENT_METHOD_ONCHAIN\x10\x01\x12!\n" +
 	"\x1dPAYMENT_METHOD_WALLET_BALANCE\x10\x02\x12\x17\n" +
 	"\x13PAYMENT_METHOD_CARD\x10\x03\x12 \n" +
-	"\x1cPAYMENT_METHOD_BANK_TRANSFER\x10\x04*\xb1\x01\n" +
+	"\x1cPAYMENT_METHOD_BANK_TRANSFER\x10\x04*a\n" +
+	"\n" +
+	"ApiKeyKind\x12\x1c\n" +
+	"\x18API_KEY_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13API_KEY_KIND_SECRET\x10\x01\x12\x1c\n" +
+	"\x18API_KEY_KIND_PUBLISHABLE\x10\x02*\xb1\x01\n" +
 	"\x15WebhookDeliveryStatus\x12'\n" +
 	"#WEBHOOK_DELIVERY_STATUS_UNSPECIFIED\x10\x00\x12%\n" +
 	"!WEBHOOK_DELIVERY_STATUS_SUCCEEDED\x10\x01\x12$\n" +
@@ -697,38 +1234,51 @@ func file_weir_payments_v1_payments_proto_rawDescGZIP() []byte {
 	return file_weir_payments_v1_payments_proto_rawDescData
 }
 
-var file_weir_payments_v1_payments_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_weir_payments_v1_payments_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_weir_payments_v1_payments_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_weir_payments_v1_payments_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_weir_payments_v1_payments_proto_goTypes = []any{
 	(IntentState)(0),              // 0: weir.payments.v1.IntentState
 	(PaymentMethod)(0),            // 1: weir.payments.v1.PaymentMethod
-	(WebhookDeliveryStatus)(0),    // 2: weir.payments.v1.WebhookDeliveryStatus
-	(*IntentTransition)(nil),      // 3: weir.payments.v1.IntentTransition
-	(*WebhookDelivery)(nil),       // 4: weir.payments.v1.WebhookDelivery
-	(*v1.Meta)(nil),               // 5: weir.common.v1.Meta
-	(*v1.Amount)(nil),             // 6: weir.common.v1.Amount
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
+	(ApiKeyKind)(0),               // 2: weir.payments.v1.ApiKeyKind
+	(WebhookDeliveryStatus)(0),    // 3: weir.payments.v1.WebhookDeliveryStatus
+	(*IntentTransition)(nil),      // 4: weir.payments.v1.IntentTransition
+	(*MetadataEntry)(nil),         // 5: weir.payments.v1.MetadataEntry
+	(*ApiKey)(nil),                // 6: weir.payments.v1.ApiKey
+	(*WebhookEndpoint)(nil),       // 7: weir.payments.v1.WebhookEndpoint
+	(*MerchantConfig)(nil),        // 8: weir.payments.v1.MerchantConfig
+	(*WebhookDelivery)(nil),       // 9: weir.payments.v1.WebhookDelivery
+	(*v1.Meta)(nil),               // 10: weir.common.v1.Meta
+	(*v1.Amount)(nil),             // 11: weir.common.v1.Amount
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 13: google.protobuf.Duration
 }
 var file_weir_payments_v1_payments_proto_depIdxs = []int32{
-	5,  // 0: weir.payments.v1.IntentTransition.meta:type_name -> weir.common.v1.Meta
+	10, // 0: weir.payments.v1.IntentTransition.meta:type_name -> weir.common.v1.Meta
 	0,  // 1: weir.payments.v1.IntentTransition.previous_state:type_name -> weir.payments.v1.IntentState
 	0,  // 2: weir.payments.v1.IntentTransition.state:type_name -> weir.payments.v1.IntentState
-	6,  // 3: weir.payments.v1.IntentTransition.amount:type_name -> weir.common.v1.Amount
-	6,  // 4: weir.payments.v1.IntentTransition.amount_received:type_name -> weir.common.v1.Amount
-	6,  // 5: weir.payments.v1.IntentTransition.amount_refunded:type_name -> weir.common.v1.Amount
+	11, // 3: weir.payments.v1.IntentTransition.amount:type_name -> weir.common.v1.Amount
+	11, // 4: weir.payments.v1.IntentTransition.amount_received:type_name -> weir.common.v1.Amount
+	11, // 5: weir.payments.v1.IntentTransition.amount_refunded:type_name -> weir.common.v1.Amount
 	1,  // 6: weir.payments.v1.IntentTransition.method:type_name -> weir.payments.v1.PaymentMethod
-	7,  // 7: weir.payments.v1.IntentTransition.expires_time:type_name -> google.protobuf.Timestamp
-	7,  // 8: weir.payments.v1.IntentTransition.created_time:type_name -> google.protobuf.Timestamp
-	5,  // 9: weir.payments.v1.WebhookDelivery.meta:type_name -> weir.common.v1.Meta
-	2,  // 10: weir.payments.v1.WebhookDelivery.status:type_name -> weir.payments.v1.WebhookDeliveryStatus
-	8,  // 11: weir.payments.v1.WebhookDelivery.latency:type_name -> google.protobuf.Duration
-	7,  // 12: weir.payments.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	12, // 7: weir.payments.v1.IntentTransition.expires_time:type_name -> google.protobuf.Timestamp
+	12, // 8: weir.payments.v1.IntentTransition.created_time:type_name -> google.protobuf.Timestamp
+	5,  // 9: weir.payments.v1.IntentTransition.metadata:type_name -> weir.payments.v1.MetadataEntry
+	2,  // 10: weir.payments.v1.ApiKey.kind:type_name -> weir.payments.v1.ApiKeyKind
+	12, // 11: weir.payments.v1.ApiKey.created_time:type_name -> google.protobuf.Timestamp
+	12, // 12: weir.payments.v1.ApiKey.expires_time:type_name -> google.protobuf.Timestamp
+	12, // 13: weir.payments.v1.WebhookEndpoint.previous_signing_expires_time:type_name -> google.protobuf.Timestamp
+	10, // 14: weir.payments.v1.MerchantConfig.meta:type_name -> weir.common.v1.Meta
+	6,  // 15: weir.payments.v1.MerchantConfig.api_keys:type_name -> weir.payments.v1.ApiKey
+	7,  // 16: weir.payments.v1.MerchantConfig.webhook_endpoints:type_name -> weir.payments.v1.WebhookEndpoint
+	10, // 17: weir.payments.v1.WebhookDelivery.meta:type_name -> weir.common.v1.Meta
+	3,  // 18: weir.payments.v1.WebhookDelivery.status:type_name -> weir.payments.v1.WebhookDeliveryStatus
+	13, // 19: weir.payments.v1.WebhookDelivery.latency:type_name -> google.protobuf.Duration
+	12, // 20: weir.payments.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_weir_payments_v1_payments_proto_init() }
@@ -741,8 +1291,8 @@ func file_weir_payments_v1_payments_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weir_payments_v1_payments_proto_rawDesc), len(file_weir_payments_v1_payments_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   2,
+			NumEnums:      4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
