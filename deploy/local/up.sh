@@ -6,6 +6,8 @@
 #   Elasticsearch                    integ-test-zip from Maven Central, run as an unprivileged user
 #   Redis                            Debian redis-server
 #   geth --dev                       go install'ed at the go-ethereum version of go.mod
+#   chdb-core (ClickHouse 26.9)      pip install'ed into a virtualenv by chdb.sh: the engine
+#                                    of a current ClickHouse, in-process, for the tests
 #
 # Idempotent: a server that already answers its health check is left alone, so a second run
 # takes seconds. Downloads and the geth binary are cached in ${WEIR_CACHE:-$HOME/.cache/weir}
@@ -151,6 +153,9 @@ missing_packages() {
 	command -v curl >/dev/null || want[curl]=1
 	command -v unzip >/dev/null || want[unzip]=1
 	command -v setpriv >/dev/null || want[util-linux]=1
+	command -v flock >/dev/null || want[util-linux]=1
+	command -v python3 >/dev/null || want[python3]=1
+	python3 -c 'import ensurepip, venv' 2>/dev/null || want[python3-venv]=1
 	command -v mvn >/dev/null || want[maven]=1
 	command -v java >/dev/null || want[openjdk-17-jre-headless]=1
 	local p
@@ -514,6 +519,17 @@ geth_up() {
 }
 
 # ---------------------------------------------------------------------------------------
+# chdb-core: ClickHouse's engine in-process (Python), the only current ClickHouse here;
+# chdb.sh installs it into $CACHE/venv/chdb once and prints its python.
+
+CHDB_PYTHON=
+
+chdb_prepare() {
+	CHDB_PYTHON=$(WEIR_CACHE=$CACHE bash "$HERE/chdb.sh") || die "chdb: deploy/local/chdb.sh failed (output above)"
+	log "chdb: chdb-core ready ($CHDB_PYTHON)"
+}
+
+# ---------------------------------------------------------------------------------------
 
 write_stack_env() {
 	cat >"$STACK_ENV.tmp" <<EOF
@@ -525,6 +541,7 @@ WEIR_ELASTICSEARCH_URL=http://$HOST:$ES_HTTP_PORT
 WEIR_REDIS_ADDR=$HOST:$REDIS_PORT
 WEIR_ETH_RPC_URL=http://$HOST:$GETH_HTTP_PORT
 WEIR_ETH_WS_URL=ws://$HOST:$GETH_WS_PORT
+WEIR_CHDB_PYTHON=$CHDB_PYTHON
 EOF
 	mv "$STACK_ENV.tmp" "$STACK_ENV"
 }
@@ -542,6 +559,7 @@ weir local stack is up ($((SECONDS - START))s); addresses in ${STACK_ENV#"$REPO"
   elasticsearch  http://$HOST:$ES_HTTP_PORT   Elasticsearch ${es:-?}
   redis          $HOST:$REDIS_PORT      Redis $(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')
   geth --dev     http://$HOST:$GETH_HTTP_PORT  ws://$HOST:$GETH_WS_PORT   geth $GETH_VERSION
+  chdb-core      $CHDB_PYTHON   chdb-core $("$CHDB_PYTHON" -c 'import importlib.metadata as m; print(m.version("chdb-core"))' 2>/dev/null || echo '?') (ClickHouse in-process)
 logs and pids: ${RUN#"$REPO"/}/   stop: bash deploy/local/down.sh
 EOF
 }
@@ -566,6 +584,7 @@ main() {
 	command -v java >/dev/null || die "java is not on PATH"
 	kafka_prepare
 	es_prepare
+	chdb_prepare
 
 	redis_up
 	clickhouse_up
