@@ -1,4 +1,21 @@
-// Package gateway is the merchant payment API (HTTP/JSON with an OpenAPI description,
-// idempotency keys, webhooks). It is a producer of payments.* events; its state lives in
-// Kafka topics like every other component's.
+// Package gateway is the merchant payment API: HTTP/JSON (OpenAPI document at
+// /openapi.json), API keys, payment intents with a fresh deposit address each,
+// Idempotency-Key, per-merchant rate limits, and intent transitions driven by
+// reconciliation results.
+//
+// The gateway is a stream producer. Every accepted command is produced to Kafka (an
+// idempotent producer, acks=all) before the response is sent, and Kafka is its source of
+// truth: payments.intents (kept forever) holds every intent transition and
+// payments.merchants (compacted) every merchant's configuration. Reads come from a
+// projection in Redis (Store), which the Projector rebuilds from those topics.
+//
+// The pieces, each wired explicitly by the caller:
+//   - Server: the HTTP API (an http.Handler).
+//   - Store: the Redis projection, idempotency records, rate-limit buckets, intent locks.
+//   - Projector: Kafka → Store, with its position kept in the Store.
+//   - ReconDriver: recon.results → intent transitions.
+//   - Admin: merchant onboarding, key rotation, webhook endpoints.
+//
+// Sub-packages: apikey (key format and digests), deposit (BIP-32 deposit addresses from a
+// merchant's xpub), webhook (signed, at-least-once webhook delivery).
 package gateway
