@@ -158,6 +158,8 @@ func NewDispatcher(q *Queue, secrets func(endpointID string, version uint32) []b
 // owns. When ctx is done it stops claiming, lets in-flight attempts finish (each bounded
 // by Options.Timeout), releases deliveries it claimed but did not start, and returns
 // nil. Redis errors are logged and retried after Options.Poll; they do not stop Run.
+// Run may be called several times at once (each call has its own pool), but one call per
+// process is the intended use.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	jobs := make(chan Delivery, d.o.Workers)
 	// idle holds one token per idle worker: the poller claims only what it can start.
@@ -196,7 +198,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				break drain
 			}
 		}
-		claimed, err := d.q.Claim(ctx, d.o.Clock(), d.o.Lease, n)
+		// Not cancelled with ctx: a claim that reached Redis must come back, so that the
+		// workers release what they will not start rather than leave it leased.
+		claimed, err := d.q.Claim(context.WithoutCancel(ctx), d.o.Clock(), d.o.Lease, n)
 		if err != nil && ctx.Err() == nil {
 			d.o.Logger.Error("webhook: claim", "err", err)
 		}

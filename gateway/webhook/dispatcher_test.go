@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -538,5 +539,59 @@ func TestDispatcherStopsOnCancel(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("idle Run did not return after cancel")
+	}
+}
+
+func TestDispatchersShareQueue(t *testing.T) {
+	ctx := t.Context()
+	q := newTestQueue(t)
+	const (
+		deliveries  = 100
+		dispatchers = 2
+		workers     = 4
+	)
+	var (
+		mu                sync.Mutex
+		seen              = map[string]int{}
+		inFlight, maxSeen int
+	)
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Header.Get(HeaderDeliveryID)]++
+		inFlight++
+		maxSeen = max(maxSeen, inFlight)
+		mu.Unlock()
+		time.Sleep(time.Millisecond) // some latency, so that attempts overlap
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	})
+	for i := range deliveries {
+		if _, err := q.Enqueue(ctx, testDelivery(fmt.Sprintf("dlv_%03d", i), rc.srv.URL)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := &memRecorder{}
+	for range dispatchers {
+		startDispatcher(t, q, rec, Options{Workers: workers, Poll: 5 * time.Millisecond})
+	}
+	eventually(t, "every delivery", func() bool { n, _ := q.Pending(ctx); return n == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != deliveries {
+		t.Fatalf("%d deliveries received, want %d", len(seen), deliveries)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("%s received %d times", id, n)
+		}
+	}
+	if maxSeen > dispatchers*workers {
+		t.Errorf("%d attempts in flight, more than %d workers", maxSeen, dispatchers*workers)
+	}
+	for _, v := range rc.requests() {
+		if v.verifyErr != nil {
+			t.Fatalf("Verify = %v", v.verifyErr)
+		}
 	}
 }

@@ -162,18 +162,22 @@ func FormatSecret(b []byte) string {
 }
 
 // ParseSecret reverses FormatSecret. It returns an error wrapping ErrSecretFormat when
-// s lacks the prefix, is not unpadded base64url or is empty after the prefix.
+// s lacks the prefix, is not canonical unpadded base64url or is empty after the prefix.
 func ParseSecret(s string) ([]byte, error) {
 	rest, ok := strings.CutPrefix(s, SecretPrefix)
 	if !ok {
 		return nil, fmt.Errorf("%w: missing %q prefix", ErrSecretFormat, SecretPrefix)
 	}
-	b, err := base64.RawURLEncoding.DecodeString(rest)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(rest)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSecretFormat, err)
 	}
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty", ErrSecretFormat)
+	}
+	if base64.RawURLEncoding.EncodedLen(len(b)) != len(rest) {
+		// The decoder skips '\r' and '\n'; a secret has one spelling only.
+		return nil, fmt.Errorf("%w: stray characters", ErrSecretFormat)
 	}
 	return b, nil
 }

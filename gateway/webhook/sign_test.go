@@ -168,3 +168,43 @@ func TestFormatParseSecret(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseSecret(f *testing.F) {
+	f.Add(FormatSecret([]byte("secret")))
+	f.Add("whsec_")
+	f.Add("whsec_====")
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := ParseSecret(s)
+		if err != nil {
+			return
+		}
+		if got := FormatSecret(b); got != s {
+			t.Fatalf("FormatSecret(ParseSecret(%q)) = %q", s, got)
+		}
+	})
+}
+
+func BenchmarkSign(b *testing.B) {
+	body := make([]byte, 1024)
+	secrets := [][]byte{[]byte("one secret"), []byte("two secret")}
+	now := time.Now()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		_ = Sign(body, now, secrets...)
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	body := make([]byte, 1024)
+	secrets := [][]byte{[]byte("one secret"), []byte("two secret")}
+	now := time.Now()
+	h := Sign(body, now, secrets...)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if err := Verify(h, body, now, 0, secrets[1]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
