@@ -20,6 +20,9 @@ import (
 
 const merchantKind = "weir.payments.v1.MerchantConfig"
 
+// errBadURL is returned for a webhook URL the gateway does not accept.
+var errBadURL = errors.New("webhook URL not accepted")
+
 // Admin changes merchant configurations: every change is a new version of the merchant's
 // MerchantConfig on payments.merchants (acknowledged by Kafka), then stored in the
 // projection. Changes to one merchant are serialized by its lock. Safe for concurrent use.
@@ -115,11 +118,11 @@ func (a *Admin) RollKey(ctx context.Context, merchant string, kind apikey.Kind, 
 // absolute http(s) URL without user info.
 func (a *Admin) AddWebhookEndpoint(ctx context.Context, merchant, rawURL string) (*paymentsv1.MerchantConfig, *paymentsv1.WebhookEndpoint, error) {
 	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, nil, fmt.Errorf("gateway: webhook URL must be an absolute http(s) URL")
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(rawURL) > 2048 {
+		return nil, nil, fmt.Errorf("%w: it must be an absolute http(s) URL of at most 2048 bytes", errBadURL)
 	}
 	if u.User != nil {
-		return nil, nil, errors.New("gateway: webhook URL must not carry user info (credentials would end up in configuration)")
+		return nil, nil, fmt.Errorf("%w: it must not carry user info (credentials would end up in configuration)", errBadURL)
 	}
 	ep := &paymentsv1.WebhookEndpoint{EndpointId: newID("we_"), Url: u.String(), SigningVersion: 1}
 	m, err := a.change(ctx, merchant, func(m *paymentsv1.MerchantConfig, _ time.Time) error {

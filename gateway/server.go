@@ -22,6 +22,7 @@ import (
 
 	"github.com/weirhq/weir/gateway/apikey"
 	"github.com/weirhq/weir/gateway/deposit"
+	"github.com/weirhq/weir/gateway/webhook"
 	"github.com/weirhq/weir/schemas/eventid"
 	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
 	paymentsv1 "github.com/weirhq/weir/schemas/gen/weir/payments/v1"
@@ -71,6 +72,12 @@ type Options struct {
 	// MerchantCacheTTL is how long a merchant's configuration is cached in process (so a
 	// revoked key works for at most this long). Default 1 s.
 	MerchantCacheTTL time.Duration
+	// Webhooks is the webhook delivery queue, for the replay endpoint. Default: none (the
+	// webhook routes answer 404).
+	Webhooks *webhook.Queue
+	// MasterKey derives webhook signing secrets (webhook.SecretFor); at least 32 bytes
+	// when Webhooks is set.
+	MasterKey []byte
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives request failures. Default slog.Default().
@@ -105,6 +112,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Webhooks != nil && len(o.MasterKey) < 32 {
+		return o, errors.New("gateway: Options.MasterKey must have at least 32 bytes")
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -113,8 +123,9 @@ func (o Options) withDefaults() (Options, error) {
 
 // Server is the merchant HTTP/JSON API. It is an http.Handler; safe for concurrent use.
 type Server struct {
-	o   Options
-	mux *http.ServeMux
+	o     Options
+	mux   *http.ServeMux
+	admin *Admin
 
 	mu        sync.Mutex
 	merchants map[string]cachedMerchant // by key id
@@ -132,7 +143,8 @@ func NewServer(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{o: o, mux: http.NewServeMux(), merchants: map[string]cachedMerchant{}, derivers: map[string]*deposit.Deriver{}}
+	s := &Server{o: o, mux: http.NewServeMux(), merchants: map[string]cachedMerchant{}, derivers: map[string]*deposit.Deriver{},
+		admin: &Admin{Client: o.Client, Store: o.Store, TopicPrefix: o.TopicPrefix, Now: o.Now}}
 	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
@@ -144,6 +156,11 @@ func NewServer(o Options) (*Server, error) {
 	s.mux.HandleFunc("GET /v1/payment_intents", s.authed(apikey.Secret, s.listIntents))
 	s.mux.HandleFunc("GET /v1/payment_intents/{id}", s.authed(apikey.Publishable, s.getIntent))
 	s.mux.HandleFunc("POST /v1/payment_intents/{id}/cancel", s.authed(apikey.Secret, s.cancelIntent))
+	if o.Webhooks != nil {
+		s.mux.HandleFunc("POST /v1/webhook_endpoints", s.authed(apikey.Secret, s.createEndpoint))
+		s.mux.HandleFunc("POST /v1/webhook_endpoints/{id}/roll_secret", s.authed(apikey.Secret, s.rollEndpointSecret))
+		s.mux.HandleFunc("POST /v1/webhook_deliveries/{id}/replay", s.authed(apikey.Secret, s.replayDelivery))
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, &APIError{Status: http.StatusNotFound, Type: typeInvalidRequest, Code: "route_unknown",
 			Message: fmt.Sprintf("no route %s %s", r.Method, clip(r.URL.Path, 100))})
