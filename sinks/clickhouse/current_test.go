@@ -608,6 +608,50 @@ func TestCurrentClickHouse(t *testing.T) {
 	}
 	step("count again chain_transfers", fmt.Sprintf("SELECT (SELECT count() FROM %s), (SELECT count() FROM %s)", q("chain_transfers"), q("chain_transfers_canonical")), "TSV")
 
+	// Evolution: a database migrated with an older catalogue (see TestMigrateEvolves),
+	// brought to this one by the statements Migrate plans from its tables.
+	const evolveDB = "weir_evolve"
+	old := older{
+		topics: []string{"payments.merchants"},
+		drop: map[string][]string{
+			"payments_intents": intentFields,
+			"chain_transfers":  {"token_name", "amount_value_num"},
+		},
+		extra: map[string][2]string{"chain_transfers": {"confirmation", "retired"}},
+	}
+	oldTables, err := old.set(types)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]*serverTable{}
+	for _, m := range migrationsOf(evolveDB, types, oldTables) {
+		for i, s := range m.Statements {
+			step(fmt.Sprintf("migration old %s #%d", m.ID(), i), s, "TSV")
+		}
+	}
+	for _, tb := range oldTables {
+		st := &serverTable{engine: "ReplacingMergeTree"}
+		for _, c := range tb.columns {
+			st.columns = append(st.columns, serverColumn{c.name, c.chType})
+		}
+		have[tb.Name] = st
+		if hasCanonicalView(tb) {
+			have[tb.Name+"_canonical"] = &serverTable{engine: "View"}
+		}
+	}
+	ev, err := planEvolution(evolveDB, tables, have)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.tables != 1 || ev.columns != len(intentFields)+2 || !slices.Equal(ev.extra, []string{"chain_transfers.retired"}) {
+		t.Fatalf("evolution: %d tables, %d columns, extra %v", ev.tables, ev.columns, ev.extra)
+	}
+	for i, s := range ev.statements {
+		step(fmt.Sprintf("migration evolve #%d", i), s, "TSV")
+	}
+	step("evolved columns", fmt.Sprintf("SELECT table, name, type FROM system.columns WHERE database = %s ORDER BY table, position", sqlString(evolveDB)), "TSVRaw")
+	step("evolved view", fmt.Sprintf("SELECT count(), count(token_name), count(retired) FROM %s.%s", quote(evolveDB), quote("chain_transfers_canonical")), "TSV")
+
 	engine, res := chdbRun(t, python, steps)
 	t.Logf("chdb engine ClickHouse %s: %d steps (%d migration statements) in %s", engine, len(steps), nStatements, time.Since(began).Round(time.Millisecond))
 	text := func(id string) string {
@@ -628,6 +672,30 @@ func TestCurrentClickHouse(t *testing.T) {
 	}
 	if t.Failed() {
 		t.FailNow()
+	}
+
+	// The evolved database has this catalogue's tables, in its column order, and the
+	// column left alone.
+	var wantCols []string
+	for _, tb := range slices.SortedFunc(slices.Values(tables), func(a, b *Table) int { return strings.Compare(a.Name, b.Name) }) {
+		for _, c := range tb.columns {
+			if tb.Name == "chain_transfers" && c.name == "_topic" {
+				wantCols = append(wantCols, "chain_transfers\tretired\tString")
+			}
+			wantCols = append(wantCols, tb.Name+"\t"+c.name+"\t"+c.chType)
+		}
+	}
+	var gotCols []string
+	for _, l := range strings.Split(text("evolved columns"), "\n") {
+		if tb, _, _ := strings.Cut(l, "\t"); tb != MigrationsTable && !strings.HasSuffix(tb, "_canonical") && !slices.Contains([]string{VolumeTable, ScoresTable, AlertsTable}, tb) && !strings.HasPrefix(tb, ".inner") && !strings.HasSuffix(tb, "_mv") {
+			gotCols = append(gotCols, l)
+		}
+	}
+	if !slices.Equal(gotCols, wantCols) {
+		t.Errorf("evolved columns:\n%s\nwant\n%s", strings.Join(gotCols, "\n"), strings.Join(wantCols, "\n"))
+	}
+	if got := text("evolved view"); got != "0\t0\t0" {
+		t.Errorf("evolved view: %q", got)
 	}
 
 	// Every row reads back as sent.

@@ -57,6 +57,24 @@
 // severity). All of it is created by Migrate, in numbered migrations recorded in
 // schema_migrations.
 //
+// # Migrations
+//
+// The first migration, the tables, is generated from the catalogue and the event
+// descriptors, so it changes whenever a topic or a field is added. Migrate then
+// evolves the database additively: missing tables are created, missing columns added
+// in the code's order (ALTER TABLE … ADD COLUMN … AFTER, which ClickHouse 18.16 has;
+// it has neither FIRST nor ADD COLUMN IF NOT EXISTS), the *_canonical views of the
+// tables that gained columns re-created (a view keeps the columns it was created
+// with), and the migration recorded again with its new checksum, so schema_migrations
+// keeps one row per version of the tables. Nothing is dropped or retyped: a column
+// whose type differs from the code's stops Migrate (ErrColumnType) before it changes
+// anything, for a human to write the migration; a column the catalogue no longer has
+// stays (the writer names its columns, so it takes its default) and is logged. Enum
+// fields are String columns, so a new enum value changes no type. The other
+// migrations are written by hand and checked strictly: a recorded checksum that
+// differs from the code's stops Migrate and Open (ErrChecksum). Open refuses a
+// database not yet evolved to its catalogue (ErrNotMigrated).
+//
 // On ClickHouse 18.16, toString() of a Decimal128 with more than about 20 digits prints
 // garbage; the value itself, its sums and clickhouse-client's output formats are right.
 // Compare and print the *_num columns as they are, not through toString.

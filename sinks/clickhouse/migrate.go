@@ -23,9 +23,15 @@ var (
 	// ErrNotMigrated means the database lacks migrations: run Migrate (weir sinks
 	// migrate) first.
 	ErrNotMigrated = errors.New("database not migrated")
+	// ErrColumnType means a column of the database has another type than the one the
+	// code generates for it: Migrate does not retype columns, a human writes that
+	// migration.
+	ErrColumnType = errors.New("column type differs from the code")
 )
 
-// MigrationsTable records the applied migrations of a database.
+// MigrationsTable records the applied migrations of a database: a row per migration
+// and, for the generated tables migration, one more per evolution (each with the
+// checksum the tables then had).
 const MigrationsTable = "schema_migrations"
 
 // Migration is one numbered step of the schema. Its statements are idempotent (IF NOT
@@ -37,6 +43,14 @@ type Migration struct {
 	Name string
 	// Statements are run one by one.
 	Statements []string
+	// Generated says the statements follow the catalogue and the event descriptors
+	// (the tables migration): when schema_migrations records another checksum for it,
+	// MigrateConn evolves the database additively instead of refusing. Other
+	// migrations are written by hand and must match their recorded checksum.
+	Generated bool
+
+	// tables are the tables a generated migration creates.
+	tables []*Table
 }
 
 // ID is the migration's label in logs and in Migrate's result: "0001_tables".
@@ -54,28 +68,46 @@ func (m Migration) Checksum() string {
 
 // Migrations returns the migrations of database db for types, in order:
 //
-//  1. tables: the database and one table per catalogue topic, plus
+//  1. tables (Generated): the database and one table per catalogue topic, plus
 //     chain_retracted_events;
 //  2. canonical_views: <table>_canonical for every chain table but chain_retractions;
 //  3. rollups: the hourly rollup tables and their materialized views.
 func Migrations(db string, types Types) ([]Migration, error) {
-	tables, err := Tables(catalog.All(), types)
+	tables, err := catalogTables(types)
 	if err != nil {
 		return nil, err
 	}
+	return migrationsOf(db, types, tables), nil
+}
+
+// tableSet returns the tables of a database with types: catalogTables, or in tests
+// the tables of an older catalogue.
+type tableSet func(types Types) ([]*Table, error)
+
+// catalogTables is the tableSet of catalog.All().
+func catalogTables(types Types) ([]*Table, error) { return Tables(catalog.All(), types) }
+
+// migrationsOf returns the migrations of db whose first creates tables.
+func migrationsOf(db string, types Types, tables []*Table) []Migration {
 	create := []string{fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s", quote(db))}
 	var views []string
 	for _, t := range tables {
 		create = append(create, t.createSQL(db))
-		if strings.HasPrefix(t.Topic, "chain.") && t.Topic != retractionsTopic {
+		if hasCanonicalView(t) {
 			views = append(views, canonicalViewSQL(db, t.Name))
 		}
 	}
 	return []Migration{
-		{Version: 1, Name: "tables", Statements: create},
+		{Version: 1, Name: "tables", Statements: create, Generated: true, tables: tables},
 		{Version: 2, Name: "canonical_views", Statements: views},
 		{Version: 3, Name: "rollups", Statements: rollupSQL(db, types)},
-	}, nil
+	}
+}
+
+// hasCanonicalView says whether t has a <table>_canonical view: the chain tables but
+// chain_retractions.
+func hasCanonicalView(t *Table) bool {
+	return strings.HasPrefix(t.Topic, "chain.") && t.Topic != retractionsTopic
 }
 
 // canonicalViewSQL creates the view of table's rows whose events were not retracted,
@@ -131,46 +163,80 @@ func state(ctx context.Context, conn driver.Conn, db string) ([]recorded, error)
 	return out, nil
 }
 
-// plan returns the types of db (those recorded, else those the server offers), its
-// migrations, and which of them are not applied yet. It fails with ErrChecksum when a
-// recorded migration differs from the code's.
-func plan(ctx context.Context, conn driver.Conn, db string) (Types, []Migration, []Migration, error) {
+// planned is what plan finds: the types of a database, its migrations, and in order
+// those to apply: never applied, or (evolve) generated and recorded with another
+// checksum.
+type planned struct {
+	types Types
+	all   []Migration
+	todo  []todo
+}
+
+type todo struct {
+	m      Migration
+	evolve bool
+}
+
+// ids returns the IDs of the migrations that Migrate would apply or evolve.
+func (p planned) ids() []string {
+	var out []string
+	for _, t := range p.todo {
+		if t.evolve {
+			out = append(out, t.m.ID()+" (evolve)")
+		} else {
+			out = append(out, t.m.ID())
+		}
+	}
+	return out
+}
+
+// plan reads schema_migrations of db and returns its types (those recorded, else
+// those the server offers), the migrations of the tables of set, and which of them
+// are to apply or evolve. A generated migration is applied when one of its rows
+// records the current checksum (an older checksum means: evolve); a hand-written one
+// when its rows record its checksum, else plan fails with ErrChecksum, as it does for
+// a migration the code does not know or rows recorded with other types.
+func plan(ctx context.Context, conn driver.Conn, db string, set tableSet) (planned, error) {
 	done, err := state(ctx, conn, db)
 	if err != nil {
-		return Types{}, nil, nil, err
+		return planned{}, err
 	}
 	var types Types
 	if len(done) > 0 {
 		if types, err = parseTypes(done[0].types); err != nil {
-			return Types{}, nil, nil, err
+			return planned{}, err
 		}
 	} else if types, _, err = ServerTypes(ctx, conn); err != nil {
-		return Types{}, nil, nil, err
+		return planned{}, err
 	}
-	all, err := Migrations(db, types)
+	tables, err := set(types)
 	if err != nil {
-		return Types{}, nil, nil, err
+		return planned{}, err
 	}
-	applied := map[uint32]bool{}
+	p := planned{types: types, all: migrationsOf(db, types, tables)}
+	recorded := map[uint32]bool{}
+	current := map[uint32]bool{}
 	for _, r := range done {
 		i := int(r.version) - 1
-		if i < 0 || i >= len(all) {
-			return Types{}, nil, nil, fmt.Errorf("clickhouse: %s.%s: migration %d %q: %w (unknown to this version of weir)", db, MigrationsTable, r.version, r.name, ErrChecksum)
+		if i < 0 || i >= len(p.all) {
+			return planned{}, fmt.Errorf("clickhouse: %s.%s: migration %d %q: %w (unknown to this version of weir)", db, MigrationsTable, r.version, r.name, ErrChecksum)
 		}
-		m := all[i]
-		if r.checksum != m.Checksum() || r.types != types.String() {
-			return Types{}, nil, nil, fmt.Errorf("clickhouse: %s.%s: migration %s: %w (recorded checksum %s types %s, code has %s types %s)",
+		m := p.all[i]
+		if r.types != types.String() || r.checksum != m.Checksum() && !m.Generated {
+			return planned{}, fmt.Errorf("clickhouse: %s.%s: migration %s: %w (recorded checksum %s types %s, code has %s types %s)",
 				db, MigrationsTable, m.ID(), ErrChecksum, r.checksum, r.types, m.Checksum(), types)
 		}
-		applied[r.version] = true
-	}
-	var pending []Migration
-	for _, m := range all {
-		if !applied[m.Version] {
-			pending = append(pending, m)
+		recorded[r.version] = true
+		if r.checksum == m.Checksum() {
+			current[r.version] = true
 		}
 	}
-	return types, all, pending, nil
+	for _, m := range p.all {
+		if !current[m.Version] {
+			p.todo = append(p.todo, todo{m: m, evolve: recorded[m.Version]})
+		}
+	}
+	return p, nil
 }
 
 // Migrate connects to the server of opts (see Dial) and applies the migrations its
@@ -186,11 +252,30 @@ func Migrate(ctx context.Context, opts Options) (applied []string, err error) {
 
 // MigrateConn applies, in order, the migrations (see Migrations) that schema_migrations
 // of opts.Database does not record, recording each after its statements succeeded, and
-// returns their IDs. A second run applies nothing. It refuses (ErrChecksum) to run when
-// a recorded migration's checksum differs from the code's. The types are the server's
-// (see ServerTypes) for a new database and those recorded otherwise. It blocks until
-// done; do not run two at once against one database.
+// returns their IDs. A second run applies nothing. The types are the server's (see
+// ServerTypes) for a new database and those recorded otherwise. It blocks until done;
+// do not run two at once against one database.
+//
+// The tables migration follows the catalogue: when the checksum recorded for it is not
+// the code's (a topic or a field was added since), MigrateConn evolves the database
+// additively: it compares the tables and columns the code wants with those of
+// system.tables and system.columns and creates the missing tables, adds the missing
+// columns (ALTER TABLE … ADD COLUMN … AFTER the column before them, so that the order
+// is the code's), re-creates the *_canonical views of the tables that gained columns
+// (a view keeps the columns it was created with), and then records the migration
+// again with its new checksum: schema_migrations keeps one row per checksum it had,
+// each with when it was applied. A column of another type than the code's fails it
+// with ErrColumnType before anything changes; a column the code no longer has is left
+// alone (and logged). The evolution is reported as "0001_tables (evolved)".
+//
+// Hand-written migrations (the views, the rollups) are strict: MigrateConn refuses
+// (ErrChecksum) to run when one's recorded checksum differs from the code's.
 func MigrateConn(ctx context.Context, conn driver.Conn, opts Options) (applied []string, err error) {
+	return migrate(ctx, conn, opts, catalogTables)
+}
+
+// migrate is MigrateConn for the tables of set.
+func migrate(ctx context.Context, conn driver.Conn, opts Options, set tableSet) (applied []string, err error) {
 	opts, err = opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -201,20 +286,28 @@ func MigrateConn(ctx context.Context, conn driver.Conn, opts Options) (applied [
 			return nil, fmt.Errorf("clickhouse: create %s.%s: %w", db, MigrationsTable, err)
 		}
 	}
-	types, _, pending, err := plan(ctx, conn, db)
+	p, err := plan(ctx, conn, db, set)
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range pending {
-		for _, s := range m.Statements {
-			if err := conn.Exec(ctx, s); err != nil {
-				return applied, fmt.Errorf("clickhouse: migration %s: %w\n%s", m.ID(), err, s)
+	for _, t := range p.todo {
+		m, id := t.m, t.m.ID()
+		if t.evolve {
+			if err := evolveTables(ctx, conn, db, m, opts.Logger); err != nil {
+				return applied, err
+			}
+			id += " (evolved)"
+		} else {
+			for _, s := range m.Statements {
+				if err := conn.Exec(ctx, s); err != nil {
+					return applied, fmt.Errorf("clickhouse: migration %s: %w\n%s", m.ID(), err, s)
+				}
 			}
 		}
-		if err := recordMigration(ctx, conn, db, m, types); err != nil {
+		if err := recordMigration(ctx, conn, db, m, p.types); err != nil {
 			return applied, err
 		}
-		applied = append(applied, m.ID())
+		applied = append(applied, id)
 	}
 	return applied, nil
 }

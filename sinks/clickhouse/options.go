@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -32,6 +33,9 @@ type Options struct {
 	Password string
 	// DialTimeout bounds connecting to the server. Default 10s.
 	DialTimeout time.Duration
+	// Logger receives what Migrate does to evolve the tables to the catalogue and the
+	// columns it leaves alone. Default slog.Default().
+	Logger *slog.Logger
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -46,6 +50,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = DefaultDialTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	if !isIdent(o.Database) {
 		return o, fmt.Errorf("clickhouse: database name %q: want letters, digits and '_'", o.Database)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/weirhq/weir/schemas/catalog"
 	"github.com/weirhq/weir/sinks"
 )
 
@@ -41,8 +40,11 @@ var (
 
 // Open connects to the server of opts (see Dial) and returns a Writer for every topic of
 // the catalogue. The database must be migrated (see Migrate): Open fails with an error
-// wrapping ErrNotMigrated when a migration is missing, and ErrChecksum when a recorded
-// one differs from the code's. The types of the columns are those recorded by Migrate.
+// wrapping ErrNotMigrated when a migration is missing or the tables are not evolved to
+// this catalogue yet, and ErrChecksum when a recorded hand-written one differs from the
+// code's. The types of the columns are those recorded by Migrate. Its INSERTs name
+// their columns, so columns the catalogue no longer has (left alone by Migrate) take
+// their defaults.
 func Open(ctx context.Context, opts Options) (*Writer, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -61,18 +63,19 @@ func Open(ctx context.Context, opts Options) (*Writer, error) {
 }
 
 func newWriter(ctx context.Context, conn driver.Conn, db string) (*Writer, error) {
-	types, _, pending, err := plan(ctx, conn, db)
+	return openTables(ctx, conn, db, catalogTables)
+}
+
+// openTables returns a Writer for the tables of set, once db is migrated to them.
+func openTables(ctx context.Context, conn driver.Conn, db string, set tableSet) (*Writer, error) {
+	p, err := plan(ctx, conn, db, set)
 	if err != nil {
 		return nil, err
 	}
-	if len(pending) > 0 {
-		ids := make([]string, len(pending))
-		for i, m := range pending {
-			ids[i] = m.ID()
-		}
+	if ids := p.ids(); len(ids) > 0 {
 		return nil, fmt.Errorf("clickhouse: database %s lacks migrations %v: %w (run weir sinks migrate)", db, ids, ErrNotMigrated)
 	}
-	tables, err := Tables(catalog.All(), types)
+	tables, err := set(p.types)
 	if err != nil {
 		return nil, err
 	}
