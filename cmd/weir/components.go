@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weirhq/weir/bench/loadgen"
+	"github.com/weirhq/weir/gateway"
 	"github.com/weirhq/weir/ingest/ethereum"
 	"github.com/weirhq/weir/internal/config"
 	"github.com/weirhq/weir/processors/stream"
@@ -93,6 +94,7 @@ func clusterComponents(cfg config.Config, env clusterEnv) map[string]componentFa
 				stream.WithLogger(env.Logger.With("component", totals.DefaultApp)))
 		},
 	}
+	factories[gateway.DefaultComponent] = func() (Component, error) { return gatewayComponent(cfg, env.Logger) }
 	for name, f := range sinkComponents(cfg, env.Registry, env.Logger) {
 		factories[name] = f
 	}

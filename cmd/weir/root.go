@@ -37,7 +37,8 @@ ClickHouse and Elasticsearch.
 
   weir dev                    everything in one process, embedded broker, state in ./.weir
   weir run COMPONENT          one component against the real servers (cluster mode)
-  weir topics apply           create or update the topic catalogue on a cluster`),
+  weir topics apply           create or update the topic catalogue on a cluster
+  weir gateway create-merchant  register a merchant of the payment gateway`),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -52,6 +53,7 @@ ClickHouse and Elasticsearch.
 		newSinksCmd(g),
 		newSQLCmd(g),
 		newSearchCmd(g),
+		newGatewayCmd(g),
 	)
 	return root
 }

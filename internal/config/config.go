@@ -44,6 +44,8 @@ type Config struct {
 	Redis Redis `yaml:"redis"`
 	// Ethereum is the chain node the indexer reads.
 	Ethereum Ethereum `yaml:"ethereum"`
+	// Gateway is the merchant payment API.
+	Gateway Gateway `yaml:"gateway"`
 	// HTTP is the metrics and health endpoint.
 	HTTP HTTP `yaml:"http"`
 	// StateDir is the directory under which components keep their local state (one
@@ -139,6 +141,25 @@ func (e Ethereum) IndexedChains() []Chain {
 	return []Chain{{RPCURL: e.RPCURL, WSURL: e.WSURL, ChainID: e.ChainID}}
 }
 
+// Gateway configures the merchant payment API (`weir run gateway`).
+type Gateway struct {
+	// Addr is the host:port the API listens on. Default ":8080". YAML gateway.addr, env
+	// WEIR_GATEWAY_ADDR, flag --gateway-addr.
+	Addr string `yaml:"addr"`
+	// MasterKeyFile is a file holding the gateway's master key in hex (at least 64 hex
+	// digits), from which webhook signing secrets are derived; keep it like any other
+	// secret. Default "": the key comes from env WEIR_GATEWAY_MASTER_KEY (hex) instead.
+	// YAML gateway.master_key_file.
+	MasterKeyFile string `yaml:"master_key_file"`
+	// MasterKey is the key itself, from env WEIR_GATEWAY_MASTER_KEY only (never YAML).
+	MasterKey string `yaml:"-"`
+}
+
+// Validate checks Addr is host:port.
+func (g Gateway) Validate() error {
+	return wrapKey("gateway.addr", g.Addr, checkHostPort(g.Addr, true))
+}
+
 // HTTP configures the metrics (/metrics) and health (/healthz) endpoint.
 type HTTP struct {
 	// Addr is the host:port to listen on; port 0 picks a free port. Default ":9464"
@@ -156,6 +177,7 @@ const (
 	DefaultEthRPCURL       = "http://127.0.0.1:8545"
 	DefaultEthChainID      = 1337
 	DefaultHTTPAddr        = ":9464"
+	DefaultGatewayAddr     = ":8080"
 	DefaultStateDir        = ".weir"
 	DefaultShutdownTimeout = 10 * time.Second
 )
@@ -168,6 +190,7 @@ func Default() Config {
 		Elasticsearch:   Elasticsearch{URL: DefaultElasticURL},
 		Redis:           Redis{Addr: DefaultRedisAddr},
 		Ethereum:        Ethereum{RPCURL: DefaultEthRPCURL, ChainID: DefaultEthChainID},
+		Gateway:         Gateway{Addr: DefaultGatewayAddr},
 		HTTP:            HTTP{Addr: DefaultHTTPAddr},
 		StateDir:        DefaultStateDir,
 		ShutdownTimeout: DefaultShutdownTimeout,
@@ -186,6 +209,7 @@ func (c Config) Validate() error {
 		c.Elasticsearch.Validate(),
 		c.Redis.Validate(),
 		c.Ethereum.Validate(),
+		c.Gateway.Validate(),
 		c.HTTP.Validate(),
 	)
 	if strings.TrimSpace(c.StateDir) == "" {
@@ -324,6 +348,8 @@ const (
 	EnvHTTPAddr        = "WEIR_HTTP_ADDR"
 	EnvStateDir        = "WEIR_STATE_DIR"
 	EnvShutdownTimeout = "WEIR_SHUTDOWN_TIMEOUT"
+	EnvGatewayAddr     = "WEIR_GATEWAY_ADDR"
+	EnvGatewayKey      = "WEIR_GATEWAY_MASTER_KEY"
 )
 
 // Flag names defined by [AddFlags].
@@ -338,6 +364,7 @@ const (
 	FlagHTTPAddr        = "http"
 	FlagStateDir        = "state-dir"
 	FlagShutdownTimeout = "shutdown-timeout"
+	FlagGatewayAddr     = "gateway-addr"
 )
 
 // flagSpec describes one override flag.
@@ -357,6 +384,7 @@ var flagSpecs = []flagSpec{
 	{name: FlagEthRPCURL, usage: "Ethereum JSON-RPC URL (env " + EnvEthRPCURL + "; default " + DefaultEthRPCURL + ")"},
 	{name: FlagEthWSURL, usage: "Ethereum WebSocket JSON-RPC URL for subscriptions (env " + EnvEthWSURL + "; default none)"},
 	{name: FlagEthChainID, usage: "chain id the Ethereum node must serve (env " + EnvEthChainID + "; default 1337)", uint: true},
+	{name: FlagGatewayAddr, usage: "listen address of the gateway's merchant API (env " + EnvGatewayAddr + "; default " + DefaultGatewayAddr + ")"},
 	{name: FlagHTTPAddr, usage: "listen address of /metrics and /healthz (env " + EnvHTTPAddr + "; default " + DefaultHTTPAddr + ")"},
 	{name: FlagStateDir, usage: "directory for local component state (env " + EnvStateDir + "; default " + DefaultStateDir + ")"},
 	{name: FlagShutdownTimeout, usage: "bound on each graceful shutdown stage (env " + EnvShutdownTimeout + "; default " + DefaultShutdownTimeout.String() + ")", duration: true},
@@ -469,6 +497,12 @@ func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
 	if v, ok := get(EnvHTTPAddr); ok {
 		cfg.HTTP.Addr = v
 	}
+	if v, ok := get(EnvGatewayAddr); ok {
+		cfg.Gateway.Addr = v
+	}
+	if v, ok := get(EnvGatewayKey); ok {
+		cfg.Gateway.MasterKey = v
+	}
 	if v, ok := get(EnvStateDir); ok {
 		cfg.StateDir = v
 	}
@@ -534,6 +568,7 @@ func applyFlags(cfg *Config, fs *pflag.FlagSet) error {
 		str(FlagEthRPCURL, &cfg.Ethereum.RPCURL),
 		str(FlagEthWSURL, &cfg.Ethereum.WSURL),
 		str(FlagHTTPAddr, &cfg.HTTP.Addr),
+		str(FlagGatewayAddr, &cfg.Gateway.Addr),
 		str(FlagStateDir, &cfg.StateDir),
 	)
 }
