@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -467,5 +468,19 @@ func TestOpenAPIServed(t *testing.T) {
 	r := e.do("GET", "/openapi.json", "", "")
 	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"openapi"`) || !strings.Contains(string(r.body), "/v1/payment_intents") {
 		t.Fatalf("openapi: %d %.200s", r.status, r.body)
+	}
+}
+
+func TestOpenAPIMerges(t *testing.T) {
+	b, err := mergeOpenAPI(openAPIFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		OpenAPI string         `json:"openapi"`
+		Paths   map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil || doc.OpenAPI == "" || doc.Paths["/v1/payment_intents"] == nil {
+		t.Fatalf("merged document: %v, %.200s", err, b)
 	}
 }

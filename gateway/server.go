@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	_ "embed"
+	"embed"
 	"encoding/base32"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,11 +31,79 @@ import (
 	paymentsv1 "github.com/weirhq/weir/schemas/gen/weir/payments/v1"
 )
 
-//go:embed openapi.json
-var openAPI []byte
+// openAPIFiles are the OpenAPI document's parts: base.json (the document, with the
+// payment-intent and webhook operations) and one file per feature with its "paths" and
+// "components"/"schemas", merged into it.
+//
+//go:embed openapi/*.json
+var openAPIFiles embed.FS
+
+// openAPI is the merged document, built once.
+var openAPI = sync.OnceValue(func() []byte {
+	b, err := mergeOpenAPI(openAPIFiles)
+	if err != nil {
+		panic(err) // the files are embedded; a test checks they merge
+	}
+	return b
+})
 
 // OpenAPI returns the OpenAPI 3 document of the API (served at /openapi.json).
-func OpenAPI() []byte { return append([]byte(nil), openAPI...) }
+func OpenAPI() []byte { return append([]byte(nil), openAPI()...) }
+
+// mergeOpenAPI merges openapi/*.json into base.json: paths and component schemas of the
+// feature files are added; a name defined twice is an error.
+func mergeOpenAPI(fsys fs.FS) ([]byte, error) {
+	read := func(name string) (map[string]any, error) {
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return nil, fmt.Errorf("gateway: %s: %w", name, err)
+		}
+		return doc, nil
+	}
+	base, err := read("openapi/base.json")
+	if err != nil {
+		return nil, err
+	}
+	names, err := fs.Glob(fsys, "openapi/*.json")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	section := func(doc map[string]any, keys ...string) map[string]any {
+		for _, k := range keys {
+			next, _ := doc[k].(map[string]any)
+			if next == nil {
+				next = map[string]any{}
+				doc[k] = next
+			}
+			doc = next
+		}
+		return doc
+	}
+	for _, name := range names {
+		if name == "openapi/base.json" {
+			continue
+		}
+		part, err := read(name)
+		if err != nil {
+			return nil, err
+		}
+		for _, keys := range [][]string{{"paths"}, {"components", "schemas"}} {
+			dst := section(base, keys...)
+			for k, v := range section(part, keys...) {
+				if _, dup := dst[k]; dup {
+					return nil, fmt.Errorf("gateway: %s: %s %q is defined twice", name, strings.Join(keys, "."), k)
+				}
+				dst[k] = v
+			}
+		}
+	}
+	return json.MarshalIndent(base, "", "  ")
+}
 
 // Topic names (before Options.TopicPrefix).
 const (
@@ -127,10 +198,27 @@ type Server struct {
 	mux   *http.ServeMux
 	admin *Admin
 
+	// hooks run after the projector applied an intent transition (IntentHooks);
+	// background are the feature loops Service runs (Background). Both are filled by the
+	// feature files' route functions, before the Server is used.
+	hooks      []func(ctx context.Context, it *paymentsv1.IntentTransition) error
+	background []func(ctx context.Context) error
+
 	mu        sync.Mutex
 	merchants map[string]cachedMerchant // by key id
 	derivers  map[string]*deposit.Deriver
 }
+
+// IntentHooks returns what must run after each intent transition is projected (the
+// features that follow intents: subscriptions, escrow); Service chains them after the
+// webhook fan-out on the Projector.
+func (s *Server) IntentHooks() []func(ctx context.Context, it *paymentsv1.IntentTransition) error {
+	return s.hooks
+}
+
+// Background returns the loops of the features (renewals, escrow time locks, condition
+// events); Service runs them. Each returns nil when ctx is done.
+func (s *Server) Background() []func(ctx context.Context) error { return s.background }
 
 type cachedMerchant struct {
 	m  *paymentsv1.MerchantConfig
@@ -147,7 +235,7 @@ func NewServer(o Options) (*Server, error) {
 		admin: &Admin{Client: o.Client, Store: o.Store, TopicPrefix: o.TopicPrefix, Now: o.Now}}
 	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(openAPI)
+		_, _ = w.Write(openAPI())
 	})
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -156,6 +244,9 @@ func NewServer(o Options) (*Server, error) {
 	s.mux.HandleFunc("GET /v1/payment_intents", s.authed(apikey.Secret, s.listIntents))
 	s.mux.HandleFunc("GET /v1/payment_intents/{id}", s.authed(apikey.Publishable, s.getIntent))
 	s.mux.HandleFunc("POST /v1/payment_intents/{id}/cancel", s.authed(apikey.Secret, s.cancelIntent))
+	s.billingRoutes()
+	s.escrowRoutes()
+	s.approvalRoutes()
 	if o.Webhooks != nil {
 		s.mux.HandleFunc("POST /v1/webhook_endpoints", s.authed(apikey.Secret, s.createEndpoint))
 		s.mux.HandleFunc("POST /v1/webhook_endpoints/{id}/roll_secret", s.authed(apikey.Secret, s.rollEndpointSecret))

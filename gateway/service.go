@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/weirhq/weir/gateway/webhook"
+	paymentsv1 "github.com/weirhq/weir/schemas/gen/weir/payments/v1"
 )
 
 // DefaultComponent is the gateway's component name (`weir run gateway`).
@@ -122,7 +123,16 @@ func (s *Service) Run(ctx context.Context) error {
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	fan := &Fanout{Store: store, Queue: queue}
-	proj := &Projector{Brokers: s.Brokers, Store: store, TopicPrefix: s.TopicPrefix, OnIntent: fan.Intent,
+	hooks := append([]func(context.Context, *paymentsv1.IntentTransition) error{fan.Intent}, api.IntentHooks()...)
+	onIntent := func(ctx context.Context, it *paymentsv1.IntentTransition) error {
+		for _, h := range hooks {
+			if err := h(ctx, it); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	proj := &Projector{Brokers: s.Brokers, Store: store, TopicPrefix: s.TopicPrefix, OnIntent: onIntent,
 		KafkaOpts: s.KafkaOpts, Logger: log}
 	drv := &ReconDriver{Brokers: s.Brokers, Client: cl, Store: store, TopicPrefix: s.TopicPrefix, KafkaOpts: s.KafkaOpts, Logger: log}
 	wo := s.Webhook
@@ -144,7 +154,7 @@ func (s *Service) Run(ctx context.Context) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	for _, run := range []func(context.Context) error{proj.Run, drv.Run, disp.Run} {
+	for _, run := range append([]func(context.Context) error{proj.Run, drv.Run, disp.Run}, api.Background()...) {
 		g.Go(func() error {
 			if err := run(gctx); err != nil {
 				return err

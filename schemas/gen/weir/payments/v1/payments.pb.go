@@ -40,6 +40,13 @@ const (
 //	SUCCEEDED, OVERPAID -> REFUNDED
 //	REFUNDED         -> REFUNDED (a further partial refund)
 //
+// An escrowed intent (one with escrow set) is HELD where another would be SUCCEEDED or
+// OVERPAID:
+//
+//	HELD             -> RELEASED (the condition event arrived) | REFUNDED (the time lock
+//	                    expired first)
+//	RELEASED         -> REFUNDED
+//
 // EXPIRED and CANCELED are terminal. The states CREATED, REQUIRES_ACTION and FAILED are
 // for methods other than on-chain:
 //
@@ -85,6 +92,12 @@ const (
 	// INTENT_STATE_EXPIRED: the intent's expiry passed (in event time) before it was paid
 	// in full; terminal.
 	IntentState_INTENT_STATE_EXPIRED IntentState = 11
+	// INTENT_STATE_HELD: an escrowed intent was paid in full (confirmed); the funds are held
+	// until its condition is met (RELEASED) or its time lock expires (REFUNDED).
+	IntentState_INTENT_STATE_HELD IntentState = 12
+	// INTENT_STATE_RELEASED: the escrow's condition event arrived; the funds are the
+	// merchant's. Terminal but for refunds.
+	IntentState_INTENT_STATE_RELEASED IntentState = 13
 )
 
 // Enum value maps for IntentState.
@@ -102,6 +115,8 @@ var (
 		9:  "INTENT_STATE_UNDERPAID",
 		10: "INTENT_STATE_OVERPAID",
 		11: "INTENT_STATE_EXPIRED",
+		12: "INTENT_STATE_HELD",
+		13: "INTENT_STATE_RELEASED",
 	}
 	IntentState_value = map[string]int32{
 		"INTENT_STATE_UNSPECIFIED":      0,
@@ -116,6 +131,8 @@ var (
 		"INTENT_STATE_UNDERPAID":        9,
 		"INTENT_STATE_OVERPAID":         10,
 		"INTENT_STATE_EXPIRED":          11,
+		"INTENT_STATE_HELD":             12,
+		"INTENT_STATE_RELEASED":         13,
 	}
 )
 
@@ -207,6 +224,304 @@ func (PaymentMethod) EnumDescriptor() ([]byte, []int) {
 	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{1}
 }
 
+// SubscriptionState is where a subscription is.
+//
+//	(none)   -> TRIALING | ACTIVE
+//	TRIALING -> ACTIVE | PAST_DUE | CANCELED
+//	ACTIVE   -> ACTIVE (renewed) | PAST_DUE | CANCELED
+//	PAST_DUE -> ACTIVE | CANCELED
+//
+// CANCELED is terminal.
+type SubscriptionState int32
+
+const (
+	// SUBSCRIPTION_STATE_UNSPECIFIED is invalid.
+	SubscriptionState_SUBSCRIPTION_STATE_UNSPECIFIED SubscriptionState = 0
+	// SUBSCRIPTION_STATE_TRIALING: in the free trial; the first charge is at trial end.
+	SubscriptionState_SUBSCRIPTION_STATE_TRIALING SubscriptionState = 1
+	// SUBSCRIPTION_STATE_ACTIVE: the current period is paid for (or its charge is open and
+	// not yet overdue).
+	SubscriptionState_SUBSCRIPTION_STATE_ACTIVE SubscriptionState = 2
+	// SUBSCRIPTION_STATE_PAST_DUE: a renewal's intent expired unpaid; renewals continue to
+	// be attempted until the subscription is paid or canceled.
+	SubscriptionState_SUBSCRIPTION_STATE_PAST_DUE SubscriptionState = 3
+	// SUBSCRIPTION_STATE_CANCELED: no more renewals; terminal.
+	SubscriptionState_SUBSCRIPTION_STATE_CANCELED SubscriptionState = 4
+)
+
+// Enum value maps for SubscriptionState.
+var (
+	SubscriptionState_name = map[int32]string{
+		0: "SUBSCRIPTION_STATE_UNSPECIFIED",
+		1: "SUBSCRIPTION_STATE_TRIALING",
+		2: "SUBSCRIPTION_STATE_ACTIVE",
+		3: "SUBSCRIPTION_STATE_PAST_DUE",
+		4: "SUBSCRIPTION_STATE_CANCELED",
+	}
+	SubscriptionState_value = map[string]int32{
+		"SUBSCRIPTION_STATE_UNSPECIFIED": 0,
+		"SUBSCRIPTION_STATE_TRIALING":    1,
+		"SUBSCRIPTION_STATE_ACTIVE":      2,
+		"SUBSCRIPTION_STATE_PAST_DUE":    3,
+		"SUBSCRIPTION_STATE_CANCELED":    4,
+	}
+)
+
+func (x SubscriptionState) Enum() *SubscriptionState {
+	p := new(SubscriptionState)
+	*p = x
+	return p
+}
+
+func (x SubscriptionState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SubscriptionState) Descriptor() protoreflect.EnumDescriptor {
+	return file_weir_payments_v1_payments_proto_enumTypes[2].Descriptor()
+}
+
+func (SubscriptionState) Type() protoreflect.EnumType {
+	return &file_weir_payments_v1_payments_proto_enumTypes[2]
+}
+
+func (x SubscriptionState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SubscriptionState.Descriptor instead.
+func (SubscriptionState) EnumDescriptor() ([]byte, []int) {
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{2}
+}
+
+// BillingScheme is how a subscription's period is priced.
+type BillingScheme int32
+
+const (
+	// BILLING_SCHEME_UNSPECIFIED is invalid.
+	BillingScheme_BILLING_SCHEME_UNSPECIFIED BillingScheme = 0
+	// BILLING_SCHEME_FIXED: price per period.
+	BillingScheme_BILLING_SCHEME_FIXED BillingScheme = 1
+	// BILLING_SCHEME_METERED: price per unit of usage, the period's UsageRecords summed and
+	// charged at the period's end as one intent.
+	BillingScheme_BILLING_SCHEME_METERED BillingScheme = 2
+)
+
+// Enum value maps for BillingScheme.
+var (
+	BillingScheme_name = map[int32]string{
+		0: "BILLING_SCHEME_UNSPECIFIED",
+		1: "BILLING_SCHEME_FIXED",
+		2: "BILLING_SCHEME_METERED",
+	}
+	BillingScheme_value = map[string]int32{
+		"BILLING_SCHEME_UNSPECIFIED": 0,
+		"BILLING_SCHEME_FIXED":       1,
+		"BILLING_SCHEME_METERED":     2,
+	}
+)
+
+func (x BillingScheme) Enum() *BillingScheme {
+	p := new(BillingScheme)
+	*p = x
+	return p
+}
+
+func (x BillingScheme) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BillingScheme) Descriptor() protoreflect.EnumDescriptor {
+	return file_weir_payments_v1_payments_proto_enumTypes[3].Descriptor()
+}
+
+func (BillingScheme) Type() protoreflect.EnumType {
+	return &file_weir_payments_v1_payments_proto_enumTypes[3]
+}
+
+func (x BillingScheme) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BillingScheme.Descriptor instead.
+func (BillingScheme) EnumDescriptor() ([]byte, []int) {
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{3}
+}
+
+// SettlementKind says what a ChargeSettlement nets.
+type SettlementKind int32
+
+const (
+	// SETTLEMENT_KIND_UNSPECIFIED is invalid.
+	SettlementKind_SETTLEMENT_KIND_UNSPECIFIED SettlementKind = 0
+	// SETTLEMENT_KIND_MICRO: a customer's micro-charges.
+	SettlementKind_SETTLEMENT_KIND_MICRO SettlementKind = 1
+	// SETTLEMENT_KIND_METERED: a metered subscription's period of usage.
+	SettlementKind_SETTLEMENT_KIND_METERED SettlementKind = 2
+)
+
+// Enum value maps for SettlementKind.
+var (
+	SettlementKind_name = map[int32]string{
+		0: "SETTLEMENT_KIND_UNSPECIFIED",
+		1: "SETTLEMENT_KIND_MICRO",
+		2: "SETTLEMENT_KIND_METERED",
+	}
+	SettlementKind_value = map[string]int32{
+		"SETTLEMENT_KIND_UNSPECIFIED": 0,
+		"SETTLEMENT_KIND_MICRO":       1,
+		"SETTLEMENT_KIND_METERED":     2,
+	}
+)
+
+func (x SettlementKind) Enum() *SettlementKind {
+	p := new(SettlementKind)
+	*p = x
+	return p
+}
+
+func (x SettlementKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SettlementKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_weir_payments_v1_payments_proto_enumTypes[4].Descriptor()
+}
+
+func (SettlementKind) Type() protoreflect.EnumType {
+	return &file_weir_payments_v1_payments_proto_enumTypes[4]
+}
+
+func (x SettlementKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SettlementKind.Descriptor instead.
+func (SettlementKind) EnumDescriptor() ([]byte, []int) {
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{4}
+}
+
+// ApprovalAction is what an approval request would do.
+type ApprovalAction int32
+
+const (
+	// APPROVAL_ACTION_UNSPECIFIED is invalid.
+	ApprovalAction_APPROVAL_ACTION_UNSPECIFIED ApprovalAction = 0
+	// APPROVAL_ACTION_REFUND: refund (part of) a paid intent.
+	ApprovalAction_APPROVAL_ACTION_REFUND ApprovalAction = 1
+	// APPROVAL_ACTION_PAYOUT: pay out to the merchant's destination.
+	ApprovalAction_APPROVAL_ACTION_PAYOUT ApprovalAction = 2
+)
+
+// Enum value maps for ApprovalAction.
+var (
+	ApprovalAction_name = map[int32]string{
+		0: "APPROVAL_ACTION_UNSPECIFIED",
+		1: "APPROVAL_ACTION_REFUND",
+		2: "APPROVAL_ACTION_PAYOUT",
+	}
+	ApprovalAction_value = map[string]int32{
+		"APPROVAL_ACTION_UNSPECIFIED": 0,
+		"APPROVAL_ACTION_REFUND":      1,
+		"APPROVAL_ACTION_PAYOUT":      2,
+	}
+)
+
+func (x ApprovalAction) Enum() *ApprovalAction {
+	p := new(ApprovalAction)
+	*p = x
+	return p
+}
+
+func (x ApprovalAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ApprovalAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_weir_payments_v1_payments_proto_enumTypes[5].Descriptor()
+}
+
+func (ApprovalAction) Type() protoreflect.EnumType {
+	return &file_weir_payments_v1_payments_proto_enumTypes[5]
+}
+
+func (x ApprovalAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ApprovalAction.Descriptor instead.
+func (ApprovalAction) EnumDescriptor() ([]byte, []int) {
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{5}
+}
+
+// ApprovalState is where an approval request is.
+//
+//	PENDING -> APPROVED (N distinct approvers) -> EXECUTED
+//	PENDING -> REJECTED | EXPIRED
+type ApprovalState int32
+
+const (
+	// APPROVAL_STATE_UNSPECIFIED is invalid.
+	ApprovalState_APPROVAL_STATE_UNSPECIFIED ApprovalState = 0
+	// APPROVAL_STATE_PENDING: waiting for approvals.
+	ApprovalState_APPROVAL_STATE_PENDING ApprovalState = 1
+	// APPROVAL_STATE_APPROVED: enough approvals; about to be executed.
+	ApprovalState_APPROVAL_STATE_APPROVED ApprovalState = 2
+	// APPROVAL_STATE_EXECUTED: done (the refund transition or payout was produced).
+	ApprovalState_APPROVAL_STATE_EXECUTED ApprovalState = 3
+	// APPROVAL_STATE_REJECTED: an approver rejected it; terminal.
+	ApprovalState_APPROVAL_STATE_REJECTED ApprovalState = 4
+	// APPROVAL_STATE_EXPIRED: not approved in time; terminal.
+	ApprovalState_APPROVAL_STATE_EXPIRED ApprovalState = 5
+)
+
+// Enum value maps for ApprovalState.
+var (
+	ApprovalState_name = map[int32]string{
+		0: "APPROVAL_STATE_UNSPECIFIED",
+		1: "APPROVAL_STATE_PENDING",
+		2: "APPROVAL_STATE_APPROVED",
+		3: "APPROVAL_STATE_EXECUTED",
+		4: "APPROVAL_STATE_REJECTED",
+		5: "APPROVAL_STATE_EXPIRED",
+	}
+	ApprovalState_value = map[string]int32{
+		"APPROVAL_STATE_UNSPECIFIED": 0,
+		"APPROVAL_STATE_PENDING":     1,
+		"APPROVAL_STATE_APPROVED":    2,
+		"APPROVAL_STATE_EXECUTED":    3,
+		"APPROVAL_STATE_REJECTED":    4,
+		"APPROVAL_STATE_EXPIRED":     5,
+	}
+)
+
+func (x ApprovalState) Enum() *ApprovalState {
+	p := new(ApprovalState)
+	*p = x
+	return p
+}
+
+func (x ApprovalState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ApprovalState) Descriptor() protoreflect.EnumDescriptor {
+	return file_weir_payments_v1_payments_proto_enumTypes[6].Descriptor()
+}
+
+func (ApprovalState) Type() protoreflect.EnumType {
+	return &file_weir_payments_v1_payments_proto_enumTypes[6]
+}
+
+func (x ApprovalState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ApprovalState.Descriptor instead.
+func (ApprovalState) EnumDescriptor() ([]byte, []int) {
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{6}
+}
+
 // ApiKeyKind says what an API key may do.
 type ApiKeyKind int32
 
@@ -245,11 +560,11 @@ func (x ApiKeyKind) String() string {
 }
 
 func (ApiKeyKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_weir_payments_v1_payments_proto_enumTypes[2].Descriptor()
+	return file_weir_payments_v1_payments_proto_enumTypes[7].Descriptor()
 }
 
 func (ApiKeyKind) Type() protoreflect.EnumType {
-	return &file_weir_payments_v1_payments_proto_enumTypes[2]
+	return &file_weir_payments_v1_payments_proto_enumTypes[7]
 }
 
 func (x ApiKeyKind) Number() protoreflect.EnumNumber {
@@ -258,7 +573,7 @@ func (x ApiKeyKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ApiKeyKind.Descriptor instead.
 func (ApiKeyKind) EnumDescriptor() ([]byte, []int) {
-	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{2}
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{7}
 }
 
 // WebhookDeliveryStatus is the outcome of one webhook delivery attempt.
@@ -304,11 +619,11 @@ func (x WebhookDeliveryStatus) String() string {
 }
 
 func (WebhookDeliveryStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_weir_payments_v1_payments_proto_enumTypes[3].Descriptor()
+	return file_weir_payments_v1_payments_proto_enumTypes[8].Descriptor()
 }
 
 func (WebhookDeliveryStatus) Type() protoreflect.EnumType {
-	return &file_weir_payments_v1_payments_proto_enumTypes[3]
+	return &file_weir_payments_v1_payments_proto_enumTypes[8]
 }
 
 func (x WebhookDeliveryStatus) Number() protoreflect.EnumNumber {
@@ -317,7 +632,7 @@ func (x WebhookDeliveryStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WebhookDeliveryStatus.Descriptor instead.
 func (WebhookDeliveryStatus) EnumDescriptor() ([]byte, []int) {
-	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{3}
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{8}
 }
 
 // IntentTransition is one state change of a payment intent, carrying the intent as it is
@@ -391,6 +706,14 @@ type IntentTransition struct {
 	// confirmations is how many blocks confirm the payment, as last reported by
 	// reconciliation; 0 before any.
 	Confirmations uint64 `protobuf:"varint,25,opt,name=confirmations,proto3" json:"confirmations,omitempty"`
+	// escrow makes the intent a conditional payment; unset for a plain one.
+	Escrow *Escrow `protobuf:"bytes,26,opt,name=escrow,proto3" json:"escrow,omitempty"`
+	// subscription_id is the subscription whose renewal this intent charges; empty
+	// otherwise.
+	SubscriptionId string `protobuf:"bytes,27,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	// settlement_id is the ChargeSettlement (netted micro-charges or a metered period)
+	// this intent collects; empty otherwise.
+	SettlementId  string `protobuf:"bytes,28,opt,name=settlement_id,json=settlementId,proto3" json:"settlement_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -600,6 +923,896 @@ func (x *IntentTransition) GetConfirmations() uint64 {
 	return 0
 }
 
+func (x *IntentTransition) GetEscrow() *Escrow {
+	if x != nil {
+		return x.Escrow
+	}
+	return nil
+}
+
+func (x *IntentTransition) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *IntentTransition) GetSettlementId() string {
+	if x != nil {
+		return x.SettlementId
+	}
+	return ""
+}
+
+// Escrow is the condition of a conditional payment: the funds are held until a
+// ConditionEvent with condition_id arrives on payments.conditions, and refunded to the
+// payer if time_lock_expires_time passes first.
+type Escrow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// condition_id names the condition, as the oracle publishes it. Required.
+	ConditionId string `protobuf:"bytes,1,opt,name=condition_id,json=conditionId,proto3" json:"condition_id,omitempty"`
+	// time_lock_expires_time is when held funds are refunded if the condition has not been
+	// met. Required.
+	TimeLockExpiresTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time_lock_expires_time,json=timeLockExpiresTime,proto3" json:"time_lock_expires_time,omitempty"`
+	// condition_event_id is Meta.event_id of the ConditionEvent that released the funds.
+	ConditionEventId string `protobuf:"bytes,3,opt,name=condition_event_id,json=conditionEventId,proto3" json:"condition_event_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Escrow) Reset() {
+	*x = Escrow{}
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Escrow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Escrow) ProtoMessage() {}
+
+func (x *Escrow) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Escrow.ProtoReflect.Descriptor instead.
+func (*Escrow) Descriptor() ([]byte, []int) {
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Escrow) GetConditionId() string {
+	if x != nil {
+		return x.ConditionId
+	}
+	return ""
+}
+
+func (x *Escrow) GetTimeLockExpiresTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.TimeLockExpiresTime
+	}
+	return nil
+}
+
+func (x *Escrow) GetConditionEventId() string {
+	if x != nil {
+		return x.ConditionEventId
+	}
+	return ""
+}
+
+// ConditionEvent says that a named condition is met: an oracle's statement (a delivery
+// confirmed, a milestone signed off). Topic payments.conditions, keyed by condition_id.
+// Meta.event_id = eventid.New("weir.payments.v1.ConditionEvent", condition_id).
+type ConditionEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// meta identifies the event.
+	Meta *v1.Meta `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// condition_id names the condition met; the record key. Required.
+	ConditionId string `protobuf:"bytes,2,opt,name=condition_id,json=conditionId,proto3" json:"condition_id,omitempty"`
+	// oracle names who says so. Required.
+	Oracle string `protobuf:"bytes,3,opt,name=oracle,proto3" json:"oracle,omitempty"`
+	// merchant_id, if set, restricts the event to that merchant's escrows.
+	MerchantId    string `protobuf:"bytes,4,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConditionEvent) Reset() {
+	*x = ConditionEvent{}
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConditionEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConditionEvent) ProtoMessage() {}
+
+func (x *ConditionEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConditionEvent.ProtoReflect.Descriptor instead.
+func (*ConditionEvent) Descriptor() ([]byte, []int) {
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ConditionEvent) GetMeta() *v1.Meta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *ConditionEvent) GetConditionId() string {
+	if x != nil {
+		return x.ConditionId
+	}
+	return ""
+}
+
+func (x *ConditionEvent) GetOracle() string {
+	if x != nil {
+		return x.Oracle
+	}
+	return ""
+}
+
+func (x *ConditionEvent) GetMerchantId() string {
+	if x != nil {
+		return x.MerchantId
+	}
+	return ""
+}
+
+// Subscription is a subscription as of a change. Topic payments.subscriptions, keyed by
+// merchant_id. Meta.event_id = eventid.New("weir.payments.v1.Subscription",
+// subscription_id, version).
+type Subscription struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// meta identifies the event.
+	Meta *v1.Meta `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// subscription_id identifies the subscription ("sub_…"). Required.
+	SubscriptionId string `protobuf:"bytes,2,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	// merchant_id identifies the merchant; the record key. Required.
+	MerchantId string `protobuf:"bytes,3,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
+	// version counts the subscription's changes, from 1. Required.
+	Version uint64 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	// state is where the subscription is. Required.
+	State SubscriptionState `protobuf:"varint,5,opt,name=state,proto3,enum=weir.payments.v1.SubscriptionState" json:"state,omitempty"`
+	// customer_id is the merchant's opaque payer reference.
+	CustomerId string `protobuf:"bytes,6,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// plan_id is the merchant's name of the plan.
+	PlanId string `protobuf:"bytes,7,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	// scheme says how a period is priced. Required.
+	Scheme BillingScheme `protobuf:"varint,8,opt,name=scheme,proto3,enum=weir.payments.v1.BillingScheme" json:"scheme,omitempty"`
+	// price is the price per period (FIXED) or per unit (METERED). Required.
+	Price *v1.Amount `protobuf:"bytes,9,opt,name=price,proto3" json:"price,omitempty"`
+	// chain_id is the chain renewals are paid on. Required.
+	ChainId uint64 `protobuf:"varint,10,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
+	// interval is the length of a period. Required.
+	Interval *durationpb.Duration `protobuf:"bytes,11,opt,name=interval,proto3" json:"interval,omitempty"`
+	// trial_end_time is when the trial ends; unset without a trial.
+	TrialEndTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=trial_end_time,json=trialEndTime,proto3" json:"trial_end_time,omitempty"`
+	// current_period_start_time is when the current period began.
+	CurrentPeriodStartTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=current_period_start_time,json=currentPeriodStartTime,proto3" json:"current_period_start_time,omitempty"`
+	// current_period_end_time is when the current period ends: the next renewal.
+	CurrentPeriodEndTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=current_period_end_time,json=currentPeriodEndTime,proto3" json:"current_period_end_time,omitempty"`
+	// latest_intent_id is the payment intent of the latest renewal.
+	LatestIntentId string `protobuf:"bytes,15,opt,name=latest_intent_id,json=latestIntentId,proto3" json:"latest_intent_id,omitempty"`
+	// canceled_time is when it was canceled.
+	CanceledTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=canceled_time,json=canceledTime,proto3" json:"canceled_time,omitempty"`
+	// created_time is when it was created. Required.
+	CreatedTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
+	// metadata is the merchant's own key-value data.
+	Metadata      []*MetadataEntry `protobuf:"bytes,18,rep,name=metadata,proto3" json:"metadata,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Subscription) Reset() {
+	*x = Subscription{}
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Subscription) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Subscription) ProtoMessage() {}
+
+func (x *Subscription) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Subscription.ProtoReflect.Descriptor instead.
+func (*Subscription) Descriptor() ([]byte, []int) {
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Subscription) GetMeta() *v1.Meta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *Subscription) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *Subscription) GetMerchantId() string {
+	if x != nil {
+		return x.MerchantId
+	}
+	return ""
+}
+
+func (x *Subscription) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Subscription) GetState() SubscriptionState {
+	if x != nil {
+		return x.State
+	}
+	return SubscriptionState_SUBSCRIPTION_STATE_UNSPECIFIED
+}
+
+func (x *Subscription) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *Subscription) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+func (x *Subscription) GetScheme() BillingScheme {
+	if x != nil {
+		return x.Scheme
+	}
+	return BillingScheme_BILLING_SCHEME_UNSPECIFIED
+}
+
+func (x *Subscription) GetPrice() *v1.Amount {
+	if x != nil {
+		return x.Price
+	}
+	return nil
+}
+
+func (x *Subscription) GetChainId() uint64 {
+	if x != nil {
+		return x.ChainId
+	}
+	return 0
+}
+
+func (x *Subscription) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+func (x *Subscription) GetTrialEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.TrialEndTime
+	}
+	return nil
+}
+
+func (x *Subscription) GetCurrentPeriodStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CurrentPeriodStartTime
+	}
+	return nil
+}
+
+func (x *Subscription) GetCurrentPeriodEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CurrentPeriodEndTime
+	}
+	return nil
+}
+
+func (x *Subscription) GetLatestIntentId() string {
+	if x != nil {
+		return x.LatestIntentId
+	}
+	return ""
+}
+
+func (x *Subscription) GetCanceledTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CanceledTime
+	}
+	return nil
+}
+
+func (x *Subscription) GetCreatedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedTime
+	}
+	return nil
+}
+
+func (x *Subscription) GetMetadata() []*MetadataEntry {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+// UsageRecord is usage of a metered subscription. Topic payments.usage, keyed by
+// merchant_id. Meta.event_id = eventid.New("weir.payments.v1.UsageRecord", usage_id).
+type UsageRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// meta identifies the event.
+	Meta *v1.Meta `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// usage_id identifies the record ("ur_…"). Required.
+	UsageId string `protobuf:"bytes,2,opt,name=usage_id,json=usageId,proto3" json:"usage_id,omitempty"`
+	// merchant_id identifies the merchant; the record key. Required.
+	MerchantId string `protobuf:"bytes,3,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
+	// subscription_id is the metered subscription. Required.
+	SubscriptionId string `protobuf:"bytes,4,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	// quantity is the number of units used. Required.
+	Quantity uint64 `protobuf:"varint,5,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	// usage_time is when the usage happened; it counts in the period that contains it.
+	// Required.
+	UsageTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=usage_time,json=usageTime,proto3" json:"usage_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UsageRecord) Reset() {
+	*x = UsageRecord{}
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsageRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsageRecord) ProtoMessage() {}
+
+func (x *UsageRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsageRecord.ProtoReflect.Descriptor instead.
+func (*UsageRecord) Descriptor() ([]byte, []int) {
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *UsageRecord) GetMeta() *v1.Meta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *UsageRecord) GetUsageId() string {
+	if x != nil {
+		return x.UsageId
+	}
+	return ""
+}
+
+func (x *UsageRecord) GetMerchantId() string {
+	if x != nil {
+		return x.MerchantId
+	}
+	return ""
+}
+
+func (x *UsageRecord) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *UsageRecord) GetQuantity() uint64 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
+func (x *UsageRecord) GetUsageTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UsageTime
+	}
+	return nil
+}
+
+// MicroCharge is one small charge to a customer's tab; charges are netted into one
+// settlement intent. Topic payments.charges, keyed by merchant_id.
+// Meta.event_id = eventid.New("weir.payments.v1.MicroCharge", charge_id).
+type MicroCharge struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// meta identifies the event.
+	Meta *v1.Meta `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// charge_id identifies the charge ("ch_…"). Required.
+	ChargeId string `protobuf:"bytes,2,opt,name=charge_id,json=chargeId,proto3" json:"charge_id,omitempty"`
+	// merchant_id identifies the merchant; the record key. Required.
+	MerchantId string `protobuf:"bytes,3,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
+	// customer_id is whose tab is charged. Required.
+	CustomerId string `protobuf:"bytes,4,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// amount is the charge. Required.
+	Amount *v1.Amount `protobuf:"bytes,5,opt,name=amount,proto3" json:"amount,omitempty"`
+	// chain_id is the chain the tab is settled on. Required.
+	ChainId uint64 `protobuf:"varint,6,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
+	// description is the merchant's short label.
+	Description   string `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MicroCharge) Reset() {
+	*x = MicroCharge{}
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MicroCharge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MicroCharge) ProtoMessage() {}
+
+func (x *MicroCharge) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MicroCharge.ProtoReflect.Descriptor instead.
+func (*MicroCharge) Descriptor() ([]byte, []int) {
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *MicroCharge) GetMeta() *v1.Meta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *MicroCharge) GetChargeId() string {
+	if x != nil {
+		return x.ChargeId
+	}
+	return ""
+}
+
+func (x *MicroCharge) GetMerchantId() string {
+	if x != nil {
+		return x.MerchantId
+	}
+	return ""
+}
+
+func (x *MicroCharge) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *MicroCharge) GetAmount() *v1.Amount {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *MicroCharge) GetChainId() uint64 {
+	if x != nil {
+		return x.ChainId
+	}
+	return 0
+}
+
+func (x *MicroCharge) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+// ChargeSettlement nets many charges (micro-charges, or a metered period's usage) into one
+// payment intent. Topic payments.settlements, keyed by merchant_id.
+// Meta.event_id = eventid.New("weir.payments.v1.ChargeSettlement", settlement_id).
+type ChargeSettlement struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// meta identifies the event.
+	Meta *v1.Meta `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// settlement_id identifies the settlement ("cs_…"). Required.
+	SettlementId string `protobuf:"bytes,2,opt,name=settlement_id,json=settlementId,proto3" json:"settlement_id,omitempty"`
+	// merchant_id identifies the merchant; the record key. Required.
+	MerchantId string `protobuf:"bytes,3,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
+	// kind says what is netted. Required.
+	Kind SettlementKind `protobuf:"varint,4,opt,name=kind,proto3,enum=weir.payments.v1.SettlementKind" json:"kind,omitempty"`
+	// customer_id is the customer of a MICRO settlement.
+	CustomerId string `protobuf:"bytes,5,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// subscription_id is the subscription of a METERED settlement.
+	SubscriptionId string `protobuf:"bytes,6,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	// total is the sum of the charges (or quantity × unit price). Required.
+	Total *v1.Amount `protobuf:"bytes,7,opt,name=total,proto3" json:"total,omitempty"`
+	// quantity is the number of units of a METERED settlement.
+	Quantity uint64 `protobuf:"varint,8,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	// charge_ids are the micro-charges or usage records netted.
+	ChargeIds []string `protobuf:"bytes,9,rep,name=charge_ids,json=chargeIds,proto3" json:"charge_ids,omitempty"`
+	// intent_id is the payment intent that collects the total; empty when the total is
+	// zero (nothing to collect).
+	IntentId string `protobuf:"bytes,10,opt,name=intent_id,json=intentId,proto3" json:"intent_id,omitempty"`
+	// period_start_time is when a METERED settlement's period began.
+	PeriodStartTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=period_start_time,json=periodStartTime,proto3" json:"period_start_time,omitempty"`
+	// period_end_time is when a METERED settlement's period ended.
+	PeriodEndTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=period_end_time,json=periodEndTime,proto3" json:"period_end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChargeSettlement) Reset() {
+	*x = ChargeSettlement{}
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChargeSettlement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChargeSettlement) ProtoMessage() {}
+
+func (x *ChargeSettlement) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChargeSettlement.ProtoReflect.Descriptor instead.
+func (*ChargeSettlement) Descriptor() ([]byte, []int) {
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ChargeSettlement) GetMeta() *v1.Meta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *ChargeSettlement) GetSettlementId() string {
+	if x != nil {
+		return x.SettlementId
+	}
+	return ""
+}
+
+func (x *ChargeSettlement) GetMerchantId() string {
+	if x != nil {
+		return x.MerchantId
+	}
+	return ""
+}
+
+func (x *ChargeSettlement) GetKind() SettlementKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SettlementKind_SETTLEMENT_KIND_UNSPECIFIED
+}
+
+func (x *ChargeSettlement) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *ChargeSettlement) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *ChargeSettlement) GetTotal() *v1.Amount {
+	if x != nil {
+		return x.Total
+	}
+	return nil
+}
+
+func (x *ChargeSettlement) GetQuantity() uint64 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
+func (x *ChargeSettlement) GetChargeIds() []string {
+	if x != nil {
+		return x.ChargeIds
+	}
+	return nil
+}
+
+func (x *ChargeSettlement) GetIntentId() string {
+	if x != nil {
+		return x.IntentId
+	}
+	return ""
+}
+
+func (x *ChargeSettlement) GetPeriodStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodStartTime
+	}
+	return nil
+}
+
+func (x *ChargeSettlement) GetPeriodEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodEndTime
+	}
+	return nil
+}
+
+// ApprovalRequest is a refund or payout above the merchant's threshold, waiting for N of
+// its M approvers. Topic payments.approvals, keyed by merchant_id.
+// Meta.event_id = eventid.New("weir.payments.v1.ApprovalRequest", approval_id, version).
+type ApprovalRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// meta identifies the event.
+	Meta *v1.Meta `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// approval_id identifies the request ("apr_…"). Required.
+	ApprovalId string `protobuf:"bytes,2,opt,name=approval_id,json=approvalId,proto3" json:"approval_id,omitempty"`
+	// merchant_id identifies the merchant; the record key. Required.
+	MerchantId string `protobuf:"bytes,3,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
+	// version counts the request's changes, from 1. Required.
+	Version uint64 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	// action is what it would do. Required.
+	Action ApprovalAction `protobuf:"varint,5,opt,name=action,proto3,enum=weir.payments.v1.ApprovalAction" json:"action,omitempty"`
+	// state is where it is. Required.
+	State ApprovalState `protobuf:"varint,6,opt,name=state,proto3,enum=weir.payments.v1.ApprovalState" json:"state,omitempty"`
+	// amount is the refund or payout amount. Required.
+	Amount *v1.Amount `protobuf:"bytes,7,opt,name=amount,proto3" json:"amount,omitempty"`
+	// intent_id is the intent a REFUND refunds.
+	IntentId string `protobuf:"bytes,8,opt,name=intent_id,json=intentId,proto3" json:"intent_id,omitempty"`
+	// destination is a PAYOUT's chain address.
+	Destination string `protobuf:"bytes,9,opt,name=destination,proto3" json:"destination,omitempty"`
+	// chain_id is a PAYOUT's chain.
+	ChainId uint64 `protobuf:"varint,10,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
+	// requested_by is the merchant user who asked. Required.
+	RequestedBy string `protobuf:"bytes,11,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	// approved_by are the distinct users who approved, in order.
+	ApprovedBy []string `protobuf:"bytes,12,rep,name=approved_by,json=approvedBy,proto3" json:"approved_by,omitempty"`
+	// rejected_by is the user who rejected it.
+	RejectedBy string `protobuf:"bytes,13,opt,name=rejected_by,json=rejectedBy,proto3" json:"rejected_by,omitempty"`
+	// approvals_required is N, fixed when the request is made. Required.
+	ApprovalsRequired uint32 `protobuf:"varint,14,opt,name=approvals_required,json=approvalsRequired,proto3" json:"approvals_required,omitempty"`
+	// expires_time is when a PENDING request expires. Required.
+	ExpiresTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=expires_time,json=expiresTime,proto3" json:"expires_time,omitempty"`
+	// result_id is the refund id or payout id once EXECUTED.
+	ResultId      string `protobuf:"bytes,16,opt,name=result_id,json=resultId,proto3" json:"result_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApprovalRequest) Reset() {
+	*x = ApprovalRequest{}
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApprovalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApprovalRequest) ProtoMessage() {}
+
+func (x *ApprovalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApprovalRequest.ProtoReflect.Descriptor instead.
+func (*ApprovalRequest) Descriptor() ([]byte, []int) {
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ApprovalRequest) GetMeta() *v1.Meta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *ApprovalRequest) GetApprovalId() string {
+	if x != nil {
+		return x.ApprovalId
+	}
+	return ""
+}
+
+func (x *ApprovalRequest) GetMerchantId() string {
+	if x != nil {
+		return x.MerchantId
+	}
+	return ""
+}
+
+func (x *ApprovalRequest) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ApprovalRequest) GetAction() ApprovalAction {
+	if x != nil {
+		return x.Action
+	}
+	return ApprovalAction_APPROVAL_ACTION_UNSPECIFIED
+}
+
+func (x *ApprovalRequest) GetState() ApprovalState {
+	if x != nil {
+		return x.State
+	}
+	return ApprovalState_APPROVAL_STATE_UNSPECIFIED
+}
+
+func (x *ApprovalRequest) GetAmount() *v1.Amount {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *ApprovalRequest) GetIntentId() string {
+	if x != nil {
+		return x.IntentId
+	}
+	return ""
+}
+
+func (x *ApprovalRequest) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *ApprovalRequest) GetChainId() uint64 {
+	if x != nil {
+		return x.ChainId
+	}
+	return 0
+}
+
+func (x *ApprovalRequest) GetRequestedBy() string {
+	if x != nil {
+		return x.RequestedBy
+	}
+	return ""
+}
+
+func (x *ApprovalRequest) GetApprovedBy() []string {
+	if x != nil {
+		return x.ApprovedBy
+	}
+	return nil
+}
+
+func (x *ApprovalRequest) GetRejectedBy() string {
+	if x != nil {
+		return x.RejectedBy
+	}
+	return ""
+}
+
+func (x *ApprovalRequest) GetApprovalsRequired() uint32 {
+	if x != nil {
+		return x.ApprovalsRequired
+	}
+	return 0
+}
+
+func (x *ApprovalRequest) GetExpiresTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresTime
+	}
+	return nil
+}
+
+func (x *ApprovalRequest) GetResultId() string {
+	if x != nil {
+		return x.ResultId
+	}
+	return ""
+}
+
 // MetadataEntry is one key-value pair of a merchant's metadata.
 type MetadataEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -613,7 +1826,7 @@ type MetadataEntry struct {
 
 func (x *MetadataEntry) Reset() {
 	*x = MetadataEntry{}
-	mi := &file_weir_payments_v1_payments_proto_msgTypes[1]
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +1838,7 @@ func (x *MetadataEntry) String() string {
 func (*MetadataEntry) ProtoMessage() {}
 
 func (x *MetadataEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_payments_v1_payments_proto_msgTypes[1]
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +1851,7 @@ func (x *MetadataEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataEntry.ProtoReflect.Descriptor instead.
 func (*MetadataEntry) Descriptor() ([]byte, []int) {
-	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{1}
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *MetadataEntry) GetKey() string {
@@ -669,14 +1882,17 @@ type ApiKey struct {
 	CreatedTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
 	// expires_time is when the key stops working (set when it is rotated out, with a
 	// grace period); unset for a key without expiry.
-	ExpiresTime   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_time,json=expiresTime,proto3" json:"expires_time,omitempty"`
+	ExpiresTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_time,json=expiresTime,proto3" json:"expires_time,omitempty"`
+	// user_id is the merchant user the key belongs to ("u_…"); empty for the merchant's
+	// own keys. Approvals count distinct users.
+	UserId        string `protobuf:"bytes,6,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_weir_payments_v1_payments_proto_msgTypes[2]
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +1904,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_payments_v1_payments_proto_msgTypes[2]
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +1917,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{2}
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ApiKey) GetKeyId() string {
@@ -739,6 +1955,77 @@ func (x *ApiKey) GetExpiresTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ApiKey) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// MerchantUser is a person of the merchant who may approve refunds and payouts.
+type MerchantUser struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id identifies the user ("u_…"). Required.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// name is a display name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// approver is set when the user may approve.
+	Approver      bool `protobuf:"varint,3,opt,name=approver,proto3" json:"approver,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MerchantUser) Reset() {
+	*x = MerchantUser{}
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MerchantUser) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MerchantUser) ProtoMessage() {}
+
+func (x *MerchantUser) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MerchantUser.ProtoReflect.Descriptor instead.
+func (*MerchantUser) Descriptor() ([]byte, []int) {
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *MerchantUser) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *MerchantUser) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MerchantUser) GetApprover() bool {
+	if x != nil {
+		return x.Approver
+	}
+	return false
+}
+
 // WebhookEndpoint is where a merchant receives webhooks.
 type WebhookEndpoint struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -763,7 +2050,7 @@ type WebhookEndpoint struct {
 
 func (x *WebhookEndpoint) Reset() {
 	*x = WebhookEndpoint{}
-	mi := &file_weir_payments_v1_payments_proto_msgTypes[3]
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +2062,7 @@ func (x *WebhookEndpoint) String() string {
 func (*WebhookEndpoint) ProtoMessage() {}
 
 func (x *WebhookEndpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_payments_v1_payments_proto_msgTypes[3]
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +2075,7 @@ func (x *WebhookEndpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookEndpoint.ProtoReflect.Descriptor instead.
 func (*WebhookEndpoint) Descriptor() ([]byte, []int) {
-	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{3}
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WebhookEndpoint) GetEndpointId() string {
@@ -858,14 +2145,26 @@ type MerchantConfig struct {
 	// twice as many is allowed); 0 means the gateway's default.
 	RateLimitPerSecond uint32 `protobuf:"varint,8,opt,name=rate_limit_per_second,json=rateLimitPerSecond,proto3" json:"rate_limit_per_second,omitempty"`
 	// disabled is set when the merchant may no longer use the API.
-	Disabled      bool `protobuf:"varint,9,opt,name=disabled,proto3" json:"disabled,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Disabled bool `protobuf:"varint,9,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	// users are the merchant's people (with keys of their own).
+	Users []*MerchantUser `protobuf:"bytes,10,rep,name=users,proto3" json:"users,omitempty"`
+	// approval_threshold: a refund or payout of more than this (in its asset's base units)
+	// needs approvals_required approvals of distinct approvers; unset means never.
+	ApprovalThreshold *v1.Amount `protobuf:"bytes,11,opt,name=approval_threshold,json=approvalThreshold,proto3" json:"approval_threshold,omitempty"`
+	// approvals_required is N of N-of-M approvals; at least 1 when a threshold is set.
+	ApprovalsRequired uint32 `protobuf:"varint,12,opt,name=approvals_required,json=approvalsRequired,proto3" json:"approvals_required,omitempty"`
+	// payout_address is where payouts go (a chain address of the merchant).
+	PayoutAddress string `protobuf:"bytes,13,opt,name=payout_address,json=payoutAddress,proto3" json:"payout_address,omitempty"`
+	// micro_settlement_threshold nets a customer's micro-charges into an intent as soon as
+	// they reach it; unset means only when the tab is settled explicitly.
+	MicroSettlementThreshold *v1.Amount `protobuf:"bytes,14,opt,name=micro_settlement_threshold,json=microSettlementThreshold,proto3" json:"micro_settlement_threshold,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *MerchantConfig) Reset() {
 	*x = MerchantConfig{}
-	mi := &file_weir_payments_v1_payments_proto_msgTypes[4]
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +2176,7 @@ func (x *MerchantConfig) String() string {
 func (*MerchantConfig) ProtoMessage() {}
 
 func (x *MerchantConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_payments_v1_payments_proto_msgTypes[4]
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +2189,7 @@ func (x *MerchantConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MerchantConfig.ProtoReflect.Descriptor instead.
 func (*MerchantConfig) Descriptor() ([]byte, []int) {
-	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{4}
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MerchantConfig) GetMeta() *v1.Meta {
@@ -956,6 +2255,41 @@ func (x *MerchantConfig) GetDisabled() bool {
 	return false
 }
 
+func (x *MerchantConfig) GetUsers() []*MerchantUser {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *MerchantConfig) GetApprovalThreshold() *v1.Amount {
+	if x != nil {
+		return x.ApprovalThreshold
+	}
+	return nil
+}
+
+func (x *MerchantConfig) GetApprovalsRequired() uint32 {
+	if x != nil {
+		return x.ApprovalsRequired
+	}
+	return 0
+}
+
+func (x *MerchantConfig) GetPayoutAddress() string {
+	if x != nil {
+		return x.PayoutAddress
+	}
+	return ""
+}
+
+func (x *MerchantConfig) GetMicroSettlementThreshold() *v1.Amount {
+	if x != nil {
+		return x.MicroSettlementThreshold
+	}
+	return nil
+}
+
 // WebhookDelivery is one attempt to deliver a webhook to a merchant endpoint. Topic
 // payments.webhooks, keyed by merchant_id.
 // Meta.event_id = eventid.New("weir.payments.v1.WebhookDelivery", delivery_id, attempt);
@@ -998,7 +2332,7 @@ type WebhookDelivery struct {
 
 func (x *WebhookDelivery) Reset() {
 	*x = WebhookDelivery{}
-	mi := &file_weir_payments_v1_payments_proto_msgTypes[5]
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +2344,7 @@ func (x *WebhookDelivery) String() string {
 func (*WebhookDelivery) ProtoMessage() {}
 
 func (x *WebhookDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_payments_v1_payments_proto_msgTypes[5]
+	mi := &file_weir_payments_v1_payments_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +2357,7 @@ func (x *WebhookDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookDelivery.ProtoReflect.Descriptor instead.
 func (*WebhookDelivery) Descriptor() ([]byte, []int) {
-	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{5}
+	return file_weir_payments_v1_payments_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WebhookDelivery) GetMeta() *v1.Meta {
@@ -1114,7 +2448,8 @@ var File_weir_payments_v1_payments_proto protoreflect.FileDescriptor
 
 const file_weir_payments_v1_payments_proto_rawDesc = "" +
 	"\n" +
-	"\x1fweir/payments/v1/payments.proto\x12\x10weir.payments.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bweir/common/v1/amount.proto\x1a\x19weir/common/v1/meta.proto\x1a\x1cweir/common/v1/options.proto\"\x8d\t\n" +
+	"\x1fweir/payments/v1/payments.proto\x12\x10weir.payments.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bweir/common/v1/amount.proto\x1a\x19weir/common/v1/meta.proto\x1a\x1cweir/common/v1/options.proto\"\x8d\n" +
+	"\n" +
 	"\x10IntentTransition\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12!\n" +
 	"\tintent_id\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\bintentId\x12%\n" +
@@ -1145,16 +2480,114 @@ const file_weir_payments_v1_payments_proto_rawDesc = "" +
 	"\x0ecause_event_id\x18\x17 \x01(\tR\fcauseEventId\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x18 \x01(\tR\trequestId\x12$\n" +
-	"\rconfirmations\x18\x19 \x01(\x04R\rconfirmations\"=\n" +
+	"\rconfirmations\x18\x19 \x01(\x04R\rconfirmations\x120\n" +
+	"\x06escrow\x18\x1a \x01(\v2\x18.weir.payments.v1.EscrowR\x06escrow\x12'\n" +
+	"\x0fsubscription_id\x18\x1b \x01(\tR\x0esubscriptionId\x12#\n" +
+	"\rsettlement_id\x18\x1c \x01(\tR\fsettlementId\"\xb6\x01\n" +
+	"\x06Escrow\x12'\n" +
+	"\fcondition_id\x18\x01 \x01(\tB\x04\x98\xb5\x18\x01R\vconditionId\x12U\n" +
+	"\x16time_lock_expires_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x04\x98\xb5\x18\x01R\x13timeLockExpiresTime\x12,\n" +
+	"\x12condition_event_id\x18\x03 \x01(\tR\x10conditionEventId\"\xa8\x01\n" +
+	"\x0eConditionEvent\x12.\n" +
+	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12'\n" +
+	"\fcondition_id\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\vconditionId\x12\x1c\n" +
+	"\x06oracle\x18\x03 \x01(\tB\x04\x98\xb5\x18\x01R\x06oracle\x12\x1f\n" +
+	"\vmerchant_id\x18\x04 \x01(\tR\n" +
+	"merchantId\"\xd9\a\n" +
+	"\fSubscription\x12.\n" +
+	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12-\n" +
+	"\x0fsubscription_id\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\x0esubscriptionId\x12%\n" +
+	"\vmerchant_id\x18\x03 \x01(\tB\x04\x98\xb5\x18\x01R\n" +
+	"merchantId\x12\x1e\n" +
+	"\aversion\x18\x04 \x01(\x04B\x04\x98\xb5\x18\x01R\aversion\x12?\n" +
+	"\x05state\x18\x05 \x01(\x0e2#.weir.payments.v1.SubscriptionStateB\x04\x98\xb5\x18\x01R\x05state\x12\x1f\n" +
+	"\vcustomer_id\x18\x06 \x01(\tR\n" +
+	"customerId\x12\x17\n" +
+	"\aplan_id\x18\a \x01(\tR\x06planId\x12=\n" +
+	"\x06scheme\x18\b \x01(\x0e2\x1f.weir.payments.v1.BillingSchemeB\x04\x98\xb5\x18\x01R\x06scheme\x122\n" +
+	"\x05price\x18\t \x01(\v2\x16.weir.common.v1.AmountB\x04\x98\xb5\x18\x01R\x05price\x12\x1f\n" +
+	"\bchain_id\x18\n" +
+	" \x01(\x04B\x04\x98\xb5\x18\x01R\achainId\x12;\n" +
+	"\binterval\x18\v \x01(\v2\x19.google.protobuf.DurationB\x04\x98\xb5\x18\x01R\binterval\x12@\n" +
+	"\x0etrial_end_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\ftrialEndTime\x12U\n" +
+	"\x19current_period_start_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x16currentPeriodStartTime\x12Q\n" +
+	"\x17current_period_end_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\x14currentPeriodEndTime\x12(\n" +
+	"\x10latest_intent_id\x18\x0f \x01(\tR\x0elatestIntentId\x12?\n" +
+	"\rcanceled_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\fcanceledTime\x12C\n" +
+	"\fcreated_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampB\x04\x98\xb5\x18\x01R\vcreatedTime\x12;\n" +
+	"\bmetadata\x18\x12 \x03(\v2\x1f.weir.payments.v1.MetadataEntryR\bmetadata\"\x97\x02\n" +
+	"\vUsageRecord\x12.\n" +
+	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12\x1f\n" +
+	"\busage_id\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\ausageId\x12%\n" +
+	"\vmerchant_id\x18\x03 \x01(\tB\x04\x98\xb5\x18\x01R\n" +
+	"merchantId\x12-\n" +
+	"\x0fsubscription_id\x18\x04 \x01(\tB\x04\x98\xb5\x18\x01R\x0esubscriptionId\x12 \n" +
+	"\bquantity\x18\x05 \x01(\x04B\x04\x98\xb5\x18\x01R\bquantity\x12?\n" +
+	"\n" +
+	"usage_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x04\x98\xb5\x18\x01R\tusageTime\"\xa7\x02\n" +
+	"\vMicroCharge\x12.\n" +
+	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12!\n" +
+	"\tcharge_id\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\bchargeId\x12%\n" +
+	"\vmerchant_id\x18\x03 \x01(\tB\x04\x98\xb5\x18\x01R\n" +
+	"merchantId\x12%\n" +
+	"\vcustomer_id\x18\x04 \x01(\tB\x04\x98\xb5\x18\x01R\n" +
+	"customerId\x124\n" +
+	"\x06amount\x18\x05 \x01(\v2\x16.weir.common.v1.AmountB\x04\x98\xb5\x18\x01R\x06amount\x12\x1f\n" +
+	"\bchain_id\x18\x06 \x01(\x04B\x04\x98\xb5\x18\x01R\achainId\x12 \n" +
+	"\vdescription\x18\a \x01(\tR\vdescription\"\xb2\x04\n" +
+	"\x10ChargeSettlement\x12.\n" +
+	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12)\n" +
+	"\rsettlement_id\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\fsettlementId\x12%\n" +
+	"\vmerchant_id\x18\x03 \x01(\tB\x04\x98\xb5\x18\x01R\n" +
+	"merchantId\x12:\n" +
+	"\x04kind\x18\x04 \x01(\x0e2 .weir.payments.v1.SettlementKindB\x04\x98\xb5\x18\x01R\x04kind\x12\x1f\n" +
+	"\vcustomer_id\x18\x05 \x01(\tR\n" +
+	"customerId\x12'\n" +
+	"\x0fsubscription_id\x18\x06 \x01(\tR\x0esubscriptionId\x122\n" +
+	"\x05total\x18\a \x01(\v2\x16.weir.common.v1.AmountB\x04\x98\xb5\x18\x01R\x05total\x12\x1a\n" +
+	"\bquantity\x18\b \x01(\x04R\bquantity\x12\x1d\n" +
+	"\n" +
+	"charge_ids\x18\t \x03(\tR\tchargeIds\x12\x1b\n" +
+	"\tintent_id\x18\n" +
+	" \x01(\tR\bintentId\x12F\n" +
+	"\x11period_start_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0fperiodStartTime\x12B\n" +
+	"\x0fperiod_end_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\rperiodEndTime\"\xbe\x05\n" +
+	"\x0fApprovalRequest\x12.\n" +
+	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12%\n" +
+	"\vapproval_id\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\n" +
+	"approvalId\x12%\n" +
+	"\vmerchant_id\x18\x03 \x01(\tB\x04\x98\xb5\x18\x01R\n" +
+	"merchantId\x12\x1e\n" +
+	"\aversion\x18\x04 \x01(\x04B\x04\x98\xb5\x18\x01R\aversion\x12>\n" +
+	"\x06action\x18\x05 \x01(\x0e2 .weir.payments.v1.ApprovalActionB\x04\x98\xb5\x18\x01R\x06action\x12;\n" +
+	"\x05state\x18\x06 \x01(\x0e2\x1f.weir.payments.v1.ApprovalStateB\x04\x98\xb5\x18\x01R\x05state\x124\n" +
+	"\x06amount\x18\a \x01(\v2\x16.weir.common.v1.AmountB\x04\x98\xb5\x18\x01R\x06amount\x12\x1b\n" +
+	"\tintent_id\x18\b \x01(\tR\bintentId\x12 \n" +
+	"\vdestination\x18\t \x01(\tR\vdestination\x12\x19\n" +
+	"\bchain_id\x18\n" +
+	" \x01(\x04R\achainId\x12'\n" +
+	"\frequested_by\x18\v \x01(\tB\x04\x98\xb5\x18\x01R\vrequestedBy\x12\x1f\n" +
+	"\vapproved_by\x18\f \x03(\tR\n" +
+	"approvedBy\x12\x1f\n" +
+	"\vrejected_by\x18\r \x01(\tR\n" +
+	"rejectedBy\x123\n" +
+	"\x12approvals_required\x18\x0e \x01(\rB\x04\x98\xb5\x18\x01R\x11approvalsRequired\x12C\n" +
+	"\fexpires_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x04\x98\xb5\x18\x01R\vexpiresTime\x12\x1b\n" +
+	"\tresult_id\x18\x10 \x01(\tR\bresultId\"=\n" +
 	"\rMetadataEntry\x12\x16\n" +
 	"\x03key\x18\x01 \x01(\tB\x04\x98\xb5\x18\x01R\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xff\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\x98\x02\n" +
 	"\x06ApiKey\x12\x1b\n" +
 	"\x06key_id\x18\x01 \x01(\tB\x04\x98\xb5\x18\x01R\x05keyId\x126\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1c.weir.payments.v1.ApiKeyKindB\x04\x98\xb5\x18\x01R\x04kind\x12\x1c\n" +
 	"\x06sha256\x18\x03 \x01(\tB\x04\x98\xb5\x18\x01R\x06sha256\x12C\n" +
 	"\fcreated_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x04\x98\xb5\x18\x01R\vcreatedTime\x12=\n" +
-	"\fexpires_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vexpiresTime\"\xb4\x02\n" +
+	"\fexpires_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vexpiresTime\x12\x17\n" +
+	"\auser_id\x18\x06 \x01(\tR\x06userId\"]\n" +
+	"\fMerchantUser\x12\x1d\n" +
+	"\auser_id\x18\x01 \x01(\tB\x04\x98\xb5\x18\x01R\x06userId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
+	"\bapprover\x18\x03 \x01(\bR\bapprover\"\xb4\x02\n" +
 	"\x0fWebhookEndpoint\x12%\n" +
 	"\vendpoint_id\x18\x01 \x01(\tB\x04\x98\xb5\x18\x01R\n" +
 	"endpointId\x12\x16\n" +
@@ -1162,7 +2595,7 @@ const file_weir_payments_v1_payments_proto_rawDesc = "" +
 	"\x0fsigning_version\x18\x03 \x01(\rB\x04\x98\xb5\x18\x01R\x0esigningVersion\x128\n" +
 	"\x18previous_signing_version\x18\x04 \x01(\rR\x16previousSigningVersion\x12]\n" +
 	"\x1dprevious_signing_expires_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x1apreviousSigningExpiresTime\x12\x1a\n" +
-	"\bdisabled\x18\x06 \x01(\bR\bdisabled\"\x89\x03\n" +
+	"\bdisabled\x18\x06 \x01(\bR\bdisabled\"\xb2\x05\n" +
 	"\x0eMerchantConfig\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12%\n" +
 	"\vmerchant_id\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\n" +
@@ -1173,7 +2606,13 @@ const file_weir_payments_v1_payments_proto_rawDesc = "" +
 	"\bapi_keys\x18\x06 \x03(\v2\x18.weir.payments.v1.ApiKeyR\aapiKeys\x12N\n" +
 	"\x11webhook_endpoints\x18\a \x03(\v2!.weir.payments.v1.WebhookEndpointR\x10webhookEndpoints\x121\n" +
 	"\x15rate_limit_per_second\x18\b \x01(\rR\x12rateLimitPerSecond\x12\x1a\n" +
-	"\bdisabled\x18\t \x01(\bR\bdisabled\"\xb3\x04\n" +
+	"\bdisabled\x18\t \x01(\bR\bdisabled\x124\n" +
+	"\x05users\x18\n" +
+	" \x03(\v2\x1e.weir.payments.v1.MerchantUserR\x05users\x12E\n" +
+	"\x12approval_threshold\x18\v \x01(\v2\x16.weir.common.v1.AmountR\x11approvalThreshold\x12-\n" +
+	"\x12approvals_required\x18\f \x01(\rR\x11approvalsRequired\x12%\n" +
+	"\x0epayout_address\x18\r \x01(\tR\rpayoutAddress\x12T\n" +
+	"\x1amicro_settlement_threshold\x18\x0e \x01(\v2\x16.weir.common.v1.AmountR\x18microSettlementThreshold\"\xb3\x04\n" +
 	"\x0fWebhookDelivery\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12%\n" +
 	"\vdelivery_id\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\n" +
@@ -1190,7 +2629,7 @@ const file_weir_payments_v1_payments_proto_rawDesc = "" +
 	"\x05error\x18\n" +
 	" \x01(\tR\x05error\x123\n" +
 	"\alatency\x18\v \x01(\v2\x19.google.protobuf.DurationR\alatency\x12F\n" +
-	"\x11next_attempt_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime*\xe3\x02\n" +
+	"\x11next_attempt_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime*\x95\x03\n" +
 	"\vIntentState\x12\x1c\n" +
 	"\x18INTENT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14INTENT_STATE_CREATED\x10\x01\x12 \n" +
@@ -1204,13 +2643,40 @@ const file_weir_payments_v1_payments_proto_rawDesc = "" +
 	"\x16INTENT_STATE_UNDERPAID\x10\t\x12\x19\n" +
 	"\x15INTENT_STATE_OVERPAID\x10\n" +
 	"\x12\x18\n" +
-	"\x14INTENT_STATE_EXPIRED\x10\v*\xa9\x01\n" +
+	"\x14INTENT_STATE_EXPIRED\x10\v\x12\x15\n" +
+	"\x11INTENT_STATE_HELD\x10\f\x12\x19\n" +
+	"\x15INTENT_STATE_RELEASED\x10\r*\xa9\x01\n" +
 	"\rPaymentMethod\x12\x1e\n" +
 	"\x1aPAYMENT_METHOD_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PAYMENT_METHOD_ONCHAIN\x10\x01\x12!\n" +
 	"\x1dPAYMENT_METHOD_WALLET_BALANCE\x10\x02\x12\x17\n" +
 	"\x13PAYMENT_METHOD_CARD\x10\x03\x12 \n" +
-	"\x1cPAYMENT_METHOD_BANK_TRANSFER\x10\x04*a\n" +
+	"\x1cPAYMENT_METHOD_BANK_TRANSFER\x10\x04*\xb9\x01\n" +
+	"\x11SubscriptionState\x12\"\n" +
+	"\x1eSUBSCRIPTION_STATE_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bSUBSCRIPTION_STATE_TRIALING\x10\x01\x12\x1d\n" +
+	"\x19SUBSCRIPTION_STATE_ACTIVE\x10\x02\x12\x1f\n" +
+	"\x1bSUBSCRIPTION_STATE_PAST_DUE\x10\x03\x12\x1f\n" +
+	"\x1bSUBSCRIPTION_STATE_CANCELED\x10\x04*e\n" +
+	"\rBillingScheme\x12\x1e\n" +
+	"\x1aBILLING_SCHEME_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14BILLING_SCHEME_FIXED\x10\x01\x12\x1a\n" +
+	"\x16BILLING_SCHEME_METERED\x10\x02*i\n" +
+	"\x0eSettlementKind\x12\x1f\n" +
+	"\x1bSETTLEMENT_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15SETTLEMENT_KIND_MICRO\x10\x01\x12\x1b\n" +
+	"\x17SETTLEMENT_KIND_METERED\x10\x02*i\n" +
+	"\x0eApprovalAction\x12\x1f\n" +
+	"\x1bAPPROVAL_ACTION_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16APPROVAL_ACTION_REFUND\x10\x01\x12\x1a\n" +
+	"\x16APPROVAL_ACTION_PAYOUT\x10\x02*\xbe\x01\n" +
+	"\rApprovalState\x12\x1e\n" +
+	"\x1aAPPROVAL_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16APPROVAL_STATE_PENDING\x10\x01\x12\x1b\n" +
+	"\x17APPROVAL_STATE_APPROVED\x10\x02\x12\x1b\n" +
+	"\x17APPROVAL_STATE_EXECUTED\x10\x03\x12\x1b\n" +
+	"\x17APPROVAL_STATE_REJECTED\x10\x04\x12\x1a\n" +
+	"\x16APPROVAL_STATE_EXPIRED\x10\x05*a\n" +
 	"\n" +
 	"ApiKeyKind\x12\x1c\n" +
 	"\x18API_KEY_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -1234,51 +2700,95 @@ func file_weir_payments_v1_payments_proto_rawDescGZIP() []byte {
 	return file_weir_payments_v1_payments_proto_rawDescData
 }
 
-var file_weir_payments_v1_payments_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_weir_payments_v1_payments_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_weir_payments_v1_payments_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_weir_payments_v1_payments_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_weir_payments_v1_payments_proto_goTypes = []any{
 	(IntentState)(0),              // 0: weir.payments.v1.IntentState
 	(PaymentMethod)(0),            // 1: weir.payments.v1.PaymentMethod
-	(ApiKeyKind)(0),               // 2: weir.payments.v1.ApiKeyKind
-	(WebhookDeliveryStatus)(0),    // 3: weir.payments.v1.WebhookDeliveryStatus
-	(*IntentTransition)(nil),      // 4: weir.payments.v1.IntentTransition
-	(*MetadataEntry)(nil),         // 5: weir.payments.v1.MetadataEntry
-	(*ApiKey)(nil),                // 6: weir.payments.v1.ApiKey
-	(*WebhookEndpoint)(nil),       // 7: weir.payments.v1.WebhookEndpoint
-	(*MerchantConfig)(nil),        // 8: weir.payments.v1.MerchantConfig
-	(*WebhookDelivery)(nil),       // 9: weir.payments.v1.WebhookDelivery
-	(*v1.Meta)(nil),               // 10: weir.common.v1.Meta
-	(*v1.Amount)(nil),             // 11: weir.common.v1.Amount
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 13: google.protobuf.Duration
+	(SubscriptionState)(0),        // 2: weir.payments.v1.SubscriptionState
+	(BillingScheme)(0),            // 3: weir.payments.v1.BillingScheme
+	(SettlementKind)(0),           // 4: weir.payments.v1.SettlementKind
+	(ApprovalAction)(0),           // 5: weir.payments.v1.ApprovalAction
+	(ApprovalState)(0),            // 6: weir.payments.v1.ApprovalState
+	(ApiKeyKind)(0),               // 7: weir.payments.v1.ApiKeyKind
+	(WebhookDeliveryStatus)(0),    // 8: weir.payments.v1.WebhookDeliveryStatus
+	(*IntentTransition)(nil),      // 9: weir.payments.v1.IntentTransition
+	(*Escrow)(nil),                // 10: weir.payments.v1.Escrow
+	(*ConditionEvent)(nil),        // 11: weir.payments.v1.ConditionEvent
+	(*Subscription)(nil),          // 12: weir.payments.v1.Subscription
+	(*UsageRecord)(nil),           // 13: weir.payments.v1.UsageRecord
+	(*MicroCharge)(nil),           // 14: weir.payments.v1.MicroCharge
+	(*ChargeSettlement)(nil),      // 15: weir.payments.v1.ChargeSettlement
+	(*ApprovalRequest)(nil),       // 16: weir.payments.v1.ApprovalRequest
+	(*MetadataEntry)(nil),         // 17: weir.payments.v1.MetadataEntry
+	(*ApiKey)(nil),                // 18: weir.payments.v1.ApiKey
+	(*MerchantUser)(nil),          // 19: weir.payments.v1.MerchantUser
+	(*WebhookEndpoint)(nil),       // 20: weir.payments.v1.WebhookEndpoint
+	(*MerchantConfig)(nil),        // 21: weir.payments.v1.MerchantConfig
+	(*WebhookDelivery)(nil),       // 22: weir.payments.v1.WebhookDelivery
+	(*v1.Meta)(nil),               // 23: weir.common.v1.Meta
+	(*v1.Amount)(nil),             // 24: weir.common.v1.Amount
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
 }
 var file_weir_payments_v1_payments_proto_depIdxs = []int32{
-	10, // 0: weir.payments.v1.IntentTransition.meta:type_name -> weir.common.v1.Meta
+	23, // 0: weir.payments.v1.IntentTransition.meta:type_name -> weir.common.v1.Meta
 	0,  // 1: weir.payments.v1.IntentTransition.previous_state:type_name -> weir.payments.v1.IntentState
 	0,  // 2: weir.payments.v1.IntentTransition.state:type_name -> weir.payments.v1.IntentState
-	11, // 3: weir.payments.v1.IntentTransition.amount:type_name -> weir.common.v1.Amount
-	11, // 4: weir.payments.v1.IntentTransition.amount_received:type_name -> weir.common.v1.Amount
-	11, // 5: weir.payments.v1.IntentTransition.amount_refunded:type_name -> weir.common.v1.Amount
+	24, // 3: weir.payments.v1.IntentTransition.amount:type_name -> weir.common.v1.Amount
+	24, // 4: weir.payments.v1.IntentTransition.amount_received:type_name -> weir.common.v1.Amount
+	24, // 5: weir.payments.v1.IntentTransition.amount_refunded:type_name -> weir.common.v1.Amount
 	1,  // 6: weir.payments.v1.IntentTransition.method:type_name -> weir.payments.v1.PaymentMethod
-	12, // 7: weir.payments.v1.IntentTransition.expires_time:type_name -> google.protobuf.Timestamp
-	12, // 8: weir.payments.v1.IntentTransition.created_time:type_name -> google.protobuf.Timestamp
-	5,  // 9: weir.payments.v1.IntentTransition.metadata:type_name -> weir.payments.v1.MetadataEntry
-	2,  // 10: weir.payments.v1.ApiKey.kind:type_name -> weir.payments.v1.ApiKeyKind
-	12, // 11: weir.payments.v1.ApiKey.created_time:type_name -> google.protobuf.Timestamp
-	12, // 12: weir.payments.v1.ApiKey.expires_time:type_name -> google.protobuf.Timestamp
-	12, // 13: weir.payments.v1.WebhookEndpoint.previous_signing_expires_time:type_name -> google.protobuf.Timestamp
-	10, // 14: weir.payments.v1.MerchantConfig.meta:type_name -> weir.common.v1.Meta
-	6,  // 15: weir.payments.v1.MerchantConfig.api_keys:type_name -> weir.payments.v1.ApiKey
-	7,  // 16: weir.payments.v1.MerchantConfig.webhook_endpoints:type_name -> weir.payments.v1.WebhookEndpoint
-	10, // 17: weir.payments.v1.WebhookDelivery.meta:type_name -> weir.common.v1.Meta
-	3,  // 18: weir.payments.v1.WebhookDelivery.status:type_name -> weir.payments.v1.WebhookDeliveryStatus
-	13, // 19: weir.payments.v1.WebhookDelivery.latency:type_name -> google.protobuf.Duration
-	12, // 20: weir.payments.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	25, // 7: weir.payments.v1.IntentTransition.expires_time:type_name -> google.protobuf.Timestamp
+	25, // 8: weir.payments.v1.IntentTransition.created_time:type_name -> google.protobuf.Timestamp
+	17, // 9: weir.payments.v1.IntentTransition.metadata:type_name -> weir.payments.v1.MetadataEntry
+	10, // 10: weir.payments.v1.IntentTransition.escrow:type_name -> weir.payments.v1.Escrow
+	25, // 11: weir.payments.v1.Escrow.time_lock_expires_time:type_name -> google.protobuf.Timestamp
+	23, // 12: weir.payments.v1.ConditionEvent.meta:type_name -> weir.common.v1.Meta
+	23, // 13: weir.payments.v1.Subscription.meta:type_name -> weir.common.v1.Meta
+	2,  // 14: weir.payments.v1.Subscription.state:type_name -> weir.payments.v1.SubscriptionState
+	3,  // 15: weir.payments.v1.Subscription.scheme:type_name -> weir.payments.v1.BillingScheme
+	24, // 16: weir.payments.v1.Subscription.price:type_name -> weir.common.v1.Amount
+	26, // 17: weir.payments.v1.Subscription.interval:type_name -> google.protobuf.Duration
+	25, // 18: weir.payments.v1.Subscription.trial_end_time:type_name -> google.protobuf.Timestamp
+	25, // 19: weir.payments.v1.Subscription.current_period_start_time:type_name -> google.protobuf.Timestamp
+	25, // 20: weir.payments.v1.Subscription.current_period_end_time:type_name -> google.protobuf.Timestamp
+	25, // 21: weir.payments.v1.Subscription.canceled_time:type_name -> google.protobuf.Timestamp
+	25, // 22: weir.payments.v1.Subscription.created_time:type_name -> google.protobuf.Timestamp
+	17, // 23: weir.payments.v1.Subscription.metadata:type_name -> weir.payments.v1.MetadataEntry
+	23, // 24: weir.payments.v1.UsageRecord.meta:type_name -> weir.common.v1.Meta
+	25, // 25: weir.payments.v1.UsageRecord.usage_time:type_name -> google.protobuf.Timestamp
+	23, // 26: weir.payments.v1.MicroCharge.meta:type_name -> weir.common.v1.Meta
+	24, // 27: weir.payments.v1.MicroCharge.amount:type_name -> weir.common.v1.Amount
+	23, // 28: weir.payments.v1.ChargeSettlement.meta:type_name -> weir.common.v1.Meta
+	4,  // 29: weir.payments.v1.ChargeSettlement.kind:type_name -> weir.payments.v1.SettlementKind
+	24, // 30: weir.payments.v1.ChargeSettlement.total:type_name -> weir.common.v1.Amount
+	25, // 31: weir.payments.v1.ChargeSettlement.period_start_time:type_name -> google.protobuf.Timestamp
+	25, // 32: weir.payments.v1.ChargeSettlement.period_end_time:type_name -> google.protobuf.Timestamp
+	23, // 33: weir.payments.v1.ApprovalRequest.meta:type_name -> weir.common.v1.Meta
+	5,  // 34: weir.payments.v1.ApprovalRequest.action:type_name -> weir.payments.v1.ApprovalAction
+	6,  // 35: weir.payments.v1.ApprovalRequest.state:type_name -> weir.payments.v1.ApprovalState
+	24, // 36: weir.payments.v1.ApprovalRequest.amount:type_name -> weir.common.v1.Amount
+	25, // 37: weir.payments.v1.ApprovalRequest.expires_time:type_name -> google.protobuf.Timestamp
+	7,  // 38: weir.payments.v1.ApiKey.kind:type_name -> weir.payments.v1.ApiKeyKind
+	25, // 39: weir.payments.v1.ApiKey.created_time:type_name -> google.protobuf.Timestamp
+	25, // 40: weir.payments.v1.ApiKey.expires_time:type_name -> google.protobuf.Timestamp
+	25, // 41: weir.payments.v1.WebhookEndpoint.previous_signing_expires_time:type_name -> google.protobuf.Timestamp
+	23, // 42: weir.payments.v1.MerchantConfig.meta:type_name -> weir.common.v1.Meta
+	18, // 43: weir.payments.v1.MerchantConfig.api_keys:type_name -> weir.payments.v1.ApiKey
+	20, // 44: weir.payments.v1.MerchantConfig.webhook_endpoints:type_name -> weir.payments.v1.WebhookEndpoint
+	19, // 45: weir.payments.v1.MerchantConfig.users:type_name -> weir.payments.v1.MerchantUser
+	24, // 46: weir.payments.v1.MerchantConfig.approval_threshold:type_name -> weir.common.v1.Amount
+	24, // 47: weir.payments.v1.MerchantConfig.micro_settlement_threshold:type_name -> weir.common.v1.Amount
+	23, // 48: weir.payments.v1.WebhookDelivery.meta:type_name -> weir.common.v1.Meta
+	8,  // 49: weir.payments.v1.WebhookDelivery.status:type_name -> weir.payments.v1.WebhookDeliveryStatus
+	26, // 50: weir.payments.v1.WebhookDelivery.latency:type_name -> google.protobuf.Duration
+	25, // 51: weir.payments.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	52, // [52:52] is the sub-list for method output_type
+	52, // [52:52] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_weir_payments_v1_payments_proto_init() }
@@ -1291,8 +2801,8 @@ func file_weir_payments_v1_payments_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weir_payments_v1_payments_proto_rawDesc), len(file_weir_payments_v1_payments_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   6,
+			NumEnums:      9,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

