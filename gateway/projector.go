@@ -32,6 +32,10 @@ type Projector struct {
 	TopicPrefix string
 	// OnIntent, if set, is called after each intent record is applied.
 	OnIntent func(ctx context.Context, it *paymentsv1.IntentTransition) error
+	// Extra projects more topics (named without TopicPrefix): each record of such a
+	// topic is passed to its function, which must be idempotent (version-guarded). A
+	// failure is retried, never skipped. See Server.Projections.
+	Extra map[string]func(ctx context.Context, value []byte) error
 	// KafkaOpts are extra client options (TLS, SASL).
 	KafkaOpts []kgo.Opt
 	// Logger receives progress and failures. Default slog.Default().
@@ -45,6 +49,9 @@ func (p *Projector) Run(ctx context.Context) error {
 		log = slog.Default()
 	}
 	topics := []string{p.TopicPrefix + TopicMerchants, p.TopicPrefix + TopicIntents}
+	for t := range p.Extra {
+		topics = append(topics, p.TopicPrefix+t)
+	}
 	offsets, err := p.Store.offsets(ctx, "projector")
 	if err != nil {
 		return err
@@ -104,7 +111,11 @@ func (p *Projector) Run(ctx context.Context) error {
 }
 
 func (p *Projector) apply(ctx context.Context, r *kgo.Record) error {
-	switch strings.TrimPrefix(r.Topic, p.TopicPrefix) {
+	topic := strings.TrimPrefix(r.Topic, p.TopicPrefix)
+	if f, ok := p.Extra[topic]; ok {
+		return f(ctx, r.Value)
+	}
+	switch topic {
 	case TopicMerchants:
 		m := new(paymentsv1.MerchantConfig)
 		if err := proto.Unmarshal(r.Value, m); err != nil {

@@ -201,8 +201,9 @@ type Server struct {
 	// hooks run after the projector applied an intent transition (IntentHooks);
 	// background are the feature loops Service runs (Background). Both are filled by the
 	// feature files' route functions, before the Server is used.
-	hooks      []func(ctx context.Context, it *paymentsv1.IntentTransition) error
-	background []func(ctx context.Context) error
+	hooks       []func(ctx context.Context, it *paymentsv1.IntentTransition) error
+	background  []func(ctx context.Context) error
+	projections map[string]func(ctx context.Context, value []byte) error
 
 	mu        sync.Mutex
 	merchants map[string]cachedMerchant // by key id
@@ -214,6 +215,12 @@ type Server struct {
 // webhook fan-out on the Projector.
 func (s *Server) IntentHooks() []func(ctx context.Context, it *paymentsv1.IntentTransition) error {
 	return s.hooks
+}
+
+// Projections returns how the features' own topics (named without the topic prefix) are
+// projected into the store; Service hands them to the Projector (Projector.Extra).
+func (s *Server) Projections() map[string]func(ctx context.Context, value []byte) error {
+	return s.projections
 }
 
 // Background returns the loops of the features (renewals, escrow time locks, condition
@@ -232,7 +239,8 @@ func NewServer(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{o: o, mux: http.NewServeMux(), merchants: map[string]cachedMerchant{}, derivers: map[string]*deposit.Deriver{},
-		admin: &Admin{Client: o.Client, Store: o.Store, TopicPrefix: o.TopicPrefix, Now: o.Now}}
+		admin:       &Admin{Client: o.Client, Store: o.Store, TopicPrefix: o.TopicPrefix, Now: o.Now},
+		projections: map[string]func(context.Context, []byte) error{}}
 	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI())

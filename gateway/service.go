@@ -133,7 +133,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return nil
 	}
 	proj := &Projector{Brokers: s.Brokers, Store: store, TopicPrefix: s.TopicPrefix, OnIntent: onIntent,
-		KafkaOpts: s.KafkaOpts, Logger: log}
+		Extra: api.Projections(), KafkaOpts: s.KafkaOpts, Logger: log}
 	drv := &ReconDriver{Brokers: s.Brokers, Client: cl, Store: store, TopicPrefix: s.TopicPrefix, KafkaOpts: s.KafkaOpts, Logger: log}
 	wo := s.Webhook
 	if wo.Logger == nil {
