@@ -29,6 +29,8 @@ var statusNames = map[paymentsv1.IntentState]string{
 	paymentsv1.IntentState_INTENT_STATE_EXPIRED:          "expired",
 	paymentsv1.IntentState_INTENT_STATE_CANCELED:         "canceled",
 	paymentsv1.IntentState_INTENT_STATE_REFUNDED:         "refunded",
+	paymentsv1.IntentState_INTENT_STATE_HELD:             "held",
+	paymentsv1.IntentState_INTENT_STATE_RELEASED:         "released",
 }
 
 // Status returns the API name of state ("requires_payment", …), or the enum name for a
@@ -46,17 +48,22 @@ var next = map[paymentsv1.IntentState][]paymentsv1.IntentState{
 	paymentsv1.IntentState_INTENT_STATE_REQUIRES_PAYMENT: {
 		paymentsv1.IntentState_INTENT_STATE_PROCESSING, paymentsv1.IntentState_INTENT_STATE_SUCCEEDED,
 		paymentsv1.IntentState_INTENT_STATE_UNDERPAID, paymentsv1.IntentState_INTENT_STATE_OVERPAID,
-		paymentsv1.IntentState_INTENT_STATE_EXPIRED, paymentsv1.IntentState_INTENT_STATE_CANCELED},
+		paymentsv1.IntentState_INTENT_STATE_EXPIRED, paymentsv1.IntentState_INTENT_STATE_CANCELED,
+		paymentsv1.IntentState_INTENT_STATE_HELD},
 	paymentsv1.IntentState_INTENT_STATE_PROCESSING: {
 		paymentsv1.IntentState_INTENT_STATE_SUCCEEDED, paymentsv1.IntentState_INTENT_STATE_UNDERPAID,
-		paymentsv1.IntentState_INTENT_STATE_OVERPAID, paymentsv1.IntentState_INTENT_STATE_REQUIRES_PAYMENT},
+		paymentsv1.IntentState_INTENT_STATE_OVERPAID, paymentsv1.IntentState_INTENT_STATE_REQUIRES_PAYMENT,
+		paymentsv1.IntentState_INTENT_STATE_HELD},
 	paymentsv1.IntentState_INTENT_STATE_UNDERPAID: {
 		paymentsv1.IntentState_INTENT_STATE_PROCESSING, paymentsv1.IntentState_INTENT_STATE_SUCCEEDED,
 		paymentsv1.IntentState_INTENT_STATE_OVERPAID, paymentsv1.IntentState_INTENT_STATE_EXPIRED,
-		paymentsv1.IntentState_INTENT_STATE_CANCELED},
+		paymentsv1.IntentState_INTENT_STATE_CANCELED, paymentsv1.IntentState_INTENT_STATE_HELD},
 	paymentsv1.IntentState_INTENT_STATE_SUCCEEDED: {paymentsv1.IntentState_INTENT_STATE_REFUNDED},
 	paymentsv1.IntentState_INTENT_STATE_OVERPAID:  {paymentsv1.IntentState_INTENT_STATE_REFUNDED},
 	paymentsv1.IntentState_INTENT_STATE_REFUNDED:  {paymentsv1.IntentState_INTENT_STATE_REFUNDED},
+	// Escrow: held until the condition (RELEASED) or the time lock (REFUNDED).
+	paymentsv1.IntentState_INTENT_STATE_HELD:     {paymentsv1.IntentState_INTENT_STATE_RELEASED, paymentsv1.IntentState_INTENT_STATE_REFUNDED},
+	paymentsv1.IntentState_INTENT_STATE_RELEASED: {paymentsv1.IntentState_INTENT_STATE_REFUNDED},
 }
 
 // Allowed reports whether an intent in state from may move to state to.
@@ -95,7 +102,9 @@ func transition(cur *paymentsv1.IntentTransition, state paymentsv1.IntentState, 
 // reconState is the state a reconciliation result moves an intent in state cur to, and
 // whether it moves it at all. A result that is not final (its transfers may still be
 // reorged away) makes a payment PROCESSING; a final one settles it.
-func reconState(cur paymentsv1.IntentState, r *reconciliationv1.ReconciliationResult) (paymentsv1.IntentState, bool) {
+//
+// An escrowed intent paid in full becomes HELD rather than SUCCEEDED or OVERPAID.
+func reconState(cur paymentsv1.IntentState, escrowed bool, r *reconciliationv1.ReconciliationResult) (paymentsv1.IntentState, bool) {
 	var to paymentsv1.IntentState
 	switch r.GetStatus() {
 	case reconciliationv1.ReconStatus_RECON_STATUS_MATCHED:
@@ -111,6 +120,9 @@ func reconState(cur paymentsv1.IntentState, r *reconciliationv1.ReconciliationRe
 	default: // UNEXPECTED and WRONG_ASSET concern no intent's amount
 		return cur, false
 	}
+	if escrowed && (to == paymentsv1.IntentState_INTENT_STATE_SUCCEEDED || to == paymentsv1.IntentState_INTENT_STATE_OVERPAID) {
+		to = paymentsv1.IntentState_INTENT_STATE_HELD // paid in full: held until the condition
+	}
 	if !r.GetFinal() && to != paymentsv1.IntentState_INTENT_STATE_EXPIRED &&
 		to != paymentsv1.IntentState_INTENT_STATE_REQUIRES_PAYMENT {
 		to = paymentsv1.IntentState_INTENT_STATE_PROCESSING
@@ -124,7 +136,7 @@ func reconState(cur paymentsv1.IntentState, r *reconciliationv1.ReconciliationRe
 // applyRecon returns the transition that reconciliation result r makes of intent cur, or
 // nil when r changes nothing (a stale, repeated or irrelevant result).
 func applyRecon(cur *paymentsv1.IntentTransition, r *reconciliationv1.ReconciliationResult, reconEventID string, at time.Time) *paymentsv1.IntentTransition {
-	to, ok := reconState(cur.GetState(), r)
+	to, ok := reconState(cur.GetState(), cur.GetEscrow() != nil, r)
 	if !ok {
 		return nil
 	}

@@ -66,6 +66,9 @@ func TestTransitions(t *testing.T) {
 			t.Errorf("Allowed(%s, %s) = %v", Status(c.from), Status(c.to), got)
 		}
 	}
+	if to, ok := reconState(req, true, &reconciliationv1.ReconciliationResult{Status: reconciliationv1.ReconStatus_RECON_STATUS_MATCHED, Final: true}); !ok || to != paymentsv1.IntentState_INTENT_STATE_HELD {
+		t.Errorf("an escrowed intent paid in full becomes %s, want held", Status(to))
+	}
 	for _, s := range []paymentsv1.IntentState{exp, canc} {
 		if !Terminal(s) {
 			t.Errorf("%s is not terminal", Status(s))
@@ -92,7 +95,7 @@ func TestReconState(t *testing.T) {
 		{paymentsv1.IntentState_INTENT_STATE_UNDERPAID, res(reconciliationv1.ReconStatus_RECON_STATUS_MISSING, true), "expired"},
 		{paymentsv1.IntentState_INTENT_STATE_REQUIRES_PAYMENT, res(reconciliationv1.ReconStatus_RECON_STATUS_UNEXPECTED, true), ""},
 	} {
-		to, ok := reconState(c.cur, c.r)
+		to, ok := reconState(c.cur, false, c.r)
 		got := ""
 		if ok {
 			got = Status(to)
