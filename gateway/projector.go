@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
@@ -40,6 +42,17 @@ type Projector struct {
 	KafkaOpts []kgo.Opt
 	// Logger receives progress and failures. Default slog.Default().
 	Logger *slog.Logger
+
+	readyOnce sync.Once
+	ready     chan struct{}
+}
+
+// Ready returns a channel closed once the projection has caught up with the topics as they
+// were when Run started (at once for empty topics). Until then the store may lack records
+// Kafka has: Service does not serve the API before it.
+func (p *Projector) Ready() <-chan struct{} {
+	p.readyOnce.Do(func() { p.ready = make(chan struct{}) })
+	return p.ready
 }
 
 // Run projects until ctx is done; it returns nil then. It blocks.
@@ -56,29 +69,70 @@ func (p *Projector) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	start := map[string]map[int32]kgo.Offset{}
+	// Every partition is consumed from the start (so partitions the store has not seen,
+	// new ones included, are read whole), and one the store is past jumps to where the
+	// store is on its first fetch. (franz-go refuses ConsumePartitions for a topic that
+	// ConsumeTopics names too, so the positions cannot be given up front.)
+	stored := map[string]map[int32]int64{}
 	for k, off := range offsets {
 		topic, part, ok := splitTP(k)
 		if !ok {
 			continue
 		}
-		if start[topic] == nil {
-			start[topic] = map[int32]kgo.Offset{}
+		if stored[topic] == nil {
+			stored[topic] = map[int32]int64{}
 		}
-		start[topic][part] = kgo.NewOffset().At(off)
+		stored[topic][part] = off
 	}
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(p.Brokers...),
 		kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumePartitions(start), // where the store is; other partitions from the start
 	}, p.KafkaOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("gateway: projector client: %w", err)
 	}
 	defer cl.Close()
+	p.Ready()
+	ready := p.ready
+	var target map[string]int64 // topic/partition → end offset at start
+	if err := retry(ctx, func() error {
+		ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err != nil {
+			log.Warn("projector: end offsets unavailable; retrying", "err", err)
+			return err
+		}
+		target = map[string]int64{}
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Offset > offsets[tpKey(o.Topic, o.Partition)] {
+				target[tpKey(o.Topic, o.Partition)] = o.Offset
+			}
+		})
+		return nil
+	}); err != nil {
+		return nil
+	}
+	caughtUp := func(next map[string]int64) {
+		for k, off := range next {
+			if target[k] <= off {
+				delete(target, k)
+			}
+		}
+		if len(target) == 0 {
+			select {
+			case <-ready:
+			default:
+				log.Info("projection caught up with Kafka")
+				close(ready)
+			}
+		}
+	}
+	caughtUp(nil)
 	for {
 		fs := cl.PollRecords(ctx, 1000)
 		if ctx.Err() != nil {
@@ -92,7 +146,15 @@ func (p *Projector) Run(ctx context.Context) error {
 			continue
 		}
 		next := map[string]int64{}
+		jump := map[string]map[int32]kgo.EpochOffset{}
 		for _, r := range recs {
+			if at, ok := stored[r.Topic][r.Partition]; ok && r.Offset < at {
+				if jump[r.Topic] == nil {
+					jump[r.Topic] = map[int32]kgo.EpochOffset{}
+				}
+				jump[r.Topic][r.Partition] = kgo.EpochOffset{Epoch: -1, Offset: at}
+				continue // applied before the restart
+			}
 			if err := p.apply(ctx, r); err != nil {
 				if ctx.Err() != nil {
 					return nil
@@ -104,9 +166,14 @@ func (p *Projector) Run(ctx context.Context) error {
 			}
 			next[tpKey(r.Topic, r.Partition)] = r.Offset + 1
 		}
+		cl.SetOffsets(jump)
+		if len(next) == 0 {
+			continue
+		}
 		if err := retry(ctx, func() error { return p.Store.saveOffsets(ctx, "projector", next) }); err != nil {
 			return nil
 		}
+		caughtUp(next)
 	}
 }
 

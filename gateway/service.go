@@ -112,14 +112,6 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", s.Addr)
-	if err != nil {
-		return fmt.Errorf("gateway: listen: %w", err)
-	}
-	if s.OnListen != nil {
-		s.OnListen(ln.Addr().String())
-	}
-	log.Info("gateway listening", "addr", ln.Addr().String())
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	fan := &Fanout{Store: store, Queue: queue}
@@ -141,8 +133,24 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	disp := webhook.NewDispatcher(queue, Secrets(s.MasterKey), Recorder(cl, s.TopicPrefix), wo)
 
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("gateway: listen: %w", err)
+	}
+	defer ln.Close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
+		// The API serves once the projection has what Kafka has (a fresh or emptied Redis
+		// is rebuilt first, so no address index or idempotency-relevant state is missed).
+		select {
+		case <-gctx.Done():
+			return nil
+		case <-proj.Ready():
+		}
+		if s.OnListen != nil {
+			s.OnListen(ln.Addr().String())
+		}
+		log.Info("gateway listening", "addr", ln.Addr().String())
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("gateway: serve: %w", err)
 		}
