@@ -128,8 +128,15 @@ func nodeOf(m map[string]any) (*node, error) {
 	return nil, fmt.Errorf("mapping type %v has no Bleve equivalent", m["type"])
 }
 
+// merge adds src's fields to dst. A path that is a keyword in one event type and an enum
+// or free text in another is widened to the analyzed kind (whose .keyword subfield keeps
+// the exact value, so exact queries still work on both); any other difference is an
+// error.
 func merge(dst, src *node, path string) error {
-	if dst.kind != src.kind {
+	if w, ok := widen(dst.kind, src.kind); ok {
+		dst.kind = w
+	}
+	if dst.kind != src.kind && !analyzedOverKeyword(dst.kind, src.kind) {
 		return fmt.Errorf("field %s is %s in one event type and %s in another", strings.TrimPrefix(path, "."), dst.kind, src.kind)
 	}
 	for name, c := range src.children {
@@ -143,6 +150,26 @@ func merge(dst, src *node, path string) error {
 		}
 	}
 	return nil
+}
+
+// widen returns the kind of a path that is a in one event type and b in another, when one
+// is a keyword and the other an enum or text (or enum and text: text).
+func widen(a, b kind) (kind, bool) {
+	switch {
+	case a == b:
+		return a, false
+	case analyzedOverKeyword(a, b):
+		return a, true
+	case analyzedOverKeyword(b, a):
+		return b, true
+	}
+	return a, false
+}
+
+// analyzedOverKeyword reports whether kind a subsumes kind b: a is text and b a keyword or
+// enum, or a is an enum and b a keyword.
+func analyzedOverKeyword(a, b kind) bool {
+	return (a == kindText && (b == kindKeyword || b == kindEnum)) || (a == kindEnum && b == kindKeyword)
 }
 
 // lookup returns the node of a dotted field path, and whether the path names the

@@ -384,3 +384,22 @@ func TestSecretsNeverIndexed(t *testing.T) {
 		t.Errorf("key_id of the secret event: %d hits, want 1", total)
 	}
 }
+
+// A path that is a keyword in one event type and an enum or text in another is widened
+// to the analyzed kind, in either order; a number against a keyword still fails.
+func TestSchemaWidensKeywordToAnalyzed(t *testing.T) {
+	for _, c := range []struct {
+		a, b, want kind
+	}{
+		{kindKeyword, kindEnum, kindEnum}, {kindEnum, kindKeyword, kindEnum},
+		{kindKeyword, kindText, kindText}, {kindEnum, kindText, kindText}, {kindText, kindEnum, kindText},
+	} {
+		dst := &node{kind: c.a}
+		if err := merge(dst, &node{kind: c.b}, ".f"); err != nil || dst.kind != c.want {
+			t.Errorf("merge(%s, %s) = %s, %v; want %s", c.a, c.b, dst.kind, err, c.want)
+		}
+	}
+	if err := merge(&node{kind: kindNumber}, &node{kind: kindKeyword}, ".f"); err == nil {
+		t.Error("a number and a keyword merged")
+	}
+}
