@@ -58,7 +58,11 @@ func (d *ReconDriver) Run(ctx context.Context) error {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	// The client's own context, cancelled once a leave has had reconLeaveWait (see below).
+	cctx, cancelClient := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelClient()
 	opts := append([]kgo.Opt{
+		kgo.WithContext(cctx),
 		kgo.SeedBrokers(d.Brokers...),
 		kgo.ConsumerGroup(d.Group),
 		kgo.ConsumeTopics(d.TopicPrefix + TopicRecon),
@@ -71,7 +75,15 @@ func (d *ReconDriver) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gateway: recon client: %w", err)
 	}
-	defer cl.Close()
+	defer func() {
+		// Close leaves the group, and a leave waits for a join in flight, which the
+		// coordinator holds until every member has rejoined or timed out: after a crash,
+		// until the dead member's session expires (45 s by default). Offsets are committed
+		// after each batch, so nothing is lost by giving up on the leave.
+		t := time.AfterFunc(reconLeaveWait, cancelClient)
+		defer t.Stop()
+		cl.Close()
+	}()
 	for {
 		fs := cl.PollRecords(ctx, 500)
 		if ctx.Err() != nil {
@@ -102,6 +114,9 @@ func (d *ReconDriver) Run(ctx context.Context) error {
 		cl.AllowRebalance()
 	}
 }
+
+// reconLeaveWait bounds how long a stopping ReconDriver tries to leave its group.
+const reconLeaveWait = 5 * time.Second
 
 // handle applies one recon.results record.
 func (d *ReconDriver) handle(ctx context.Context, rec *kgo.Record) error {
