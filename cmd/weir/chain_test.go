@@ -29,7 +29,7 @@ func TestDevIndexesTheSimulatedChain(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	l, errc := startWeir(t, ctx, "dev", "--for", "2m", "--data", dir, "--broker-port", "0",
-		"--http", "127.0.0.1:0", "--reorg-every", "4", "--chain-rate", "30")
+		"--http", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--reorg-every", "4", "--chain-rate", "30")
 	broker := strings.Fields(field(t, l, "broker"))[0]
 	l.waitFor(t, "running for 2m")
 	brokers := []string{broker}
@@ -172,7 +172,7 @@ func TestDevThenSQLAndSearch(t *testing.T) {
 	t.Chdir(t.TempDir())
 	t.Setenv("WEIR_CLICKHOUSE_ADDR", "")
 	t.Setenv("WEIR_ELASTICSEARCH_URL", "")
-	_, errc := startWeir(t, t.Context(), "dev", "--for", "25s", "--broker-port", "0", "--http", "127.0.0.1:0",
+	_, errc := startWeir(t, t.Context(), "dev", "--for", "25s", "--broker-port", "0", "--http", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0",
 		"--reorg-every", "6")
 	if err := waitErr(t, errc, 2*time.Minute); err != nil {
 		t.Fatalf("weir dev: %v", err)

@@ -41,6 +41,8 @@ type devEnv struct {
 	ChainRate int
 	// ReorgEvery is how many blocks apart the simulated chain reorganises (--reorg-every).
 	ReorgEvery int
+	// GatewayAddr is the merchant API's listen address (--gateway-addr); "" runs no gateway.
+	GatewayAddr string
 }
 
 // StateDir returns the directory for the local state of the component called name.
@@ -60,6 +62,11 @@ func devComponents(env devEnv) ([]Component, error) {
 	comps := []Component{tot}
 	comps = append(comps, devChainComponents(env)...)
 	comps = append(comps, devSinkComponents(env)...)
+	if env.GatewayAddr != "" {
+		comps = append(comps, &devGateway{addr: env.GatewayAddr, brokers: env.Brokers, dir: env.StateDir(gateway.DefaultComponent),
+			assets: []gateway.Asset{{Code: "ETH", Decimals: 18, ChainIDs: []uint64{config.DefaultEthChainID}}},
+			logger: env.Logger.With("component", gateway.DefaultComponent)})
+	}
 	if env.DemoPostings > 0 {
 		comps = append(comps, &loadgen.Postings{Brokers: env.Brokers, Rate: env.DemoPostings,
 			Logger: env.Logger.With("component", "demo-postings")})

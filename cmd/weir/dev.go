@@ -52,6 +52,9 @@ type devOptions struct {
 	// ReorgEvery is --reorg-every: the simulated chain reorganises every so many blocks
 	// (depth 1 to 3); 0 never. Default 60.
 	ReorgEvery int
+	// GatewayAddr is --gateway-addr: the merchant API's listen address; "" runs no
+	// gateway. Default "127.0.0.1:8080".
+	GatewayAddr string
 }
 
 // validate checks the options' shapes.
@@ -117,6 +120,7 @@ on the same --data resumes from the persisted state.`,
 	f.Uint64Var(&opts.ChainID, "chain-id", 0, "with --rpc: the chain id the node must serve (0: the node's)")
 	f.IntVar(&opts.ChainRate, "chain-rate", 20, "transactions per second on the simulated chain")
 	f.IntVar(&opts.ReorgEvery, "reorg-every", 60, "reorganise the simulated chain every N blocks (0: never)")
+	f.StringVar(&opts.GatewayAddr, "gateway-addr", "127.0.0.1:8080", `listen address of the merchant API ("" runs no gateway)`)
 	return cmd
 }
 
@@ -167,7 +171,7 @@ func runDev(ctx context.Context, opts devOptions, build func(devEnv) ([]Componen
 	}
 	comps, err := build(devEnv{Brokers: []string{broker.Addr()}, DataDir: opts.DataDir, Registry: reg, Logger: logger,
 		DemoPostings: opts.DemoPostings, RPC: opts.RPC, ChainID: opts.ChainID, ChainRate: opts.ChainRate,
-		ReorgEvery: opts.ReorgEvery})
+		ReorgEvery: opts.ReorgEvery, GatewayAddr: opts.GatewayAddr})
 	if err != nil {
 		return fmt.Errorf("build components: %w", err)
 	}

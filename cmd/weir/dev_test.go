@@ -171,7 +171,7 @@ const resumeTopic = "dev.resume.test"
 // broker's state in the data dir, and the second run finds what the first one wrote.
 func TestDevRunsAndResumes(t *testing.T) {
 	dir := t.TempDir()
-	args := []string{"dev", "--for", "3s", "--data", dir, "--broker-port", "0", "--http", "127.0.0.1:0"}
+	args := []string{"dev", "--for", "3s", "--data", dir, "--broker-port", "0", "--http", "127.0.0.1:0", "--gateway-addr", ""}
 
 	// First run: write a record through the embedded broker.
 	l, errc := startWeir(t, t.Context(), args...)

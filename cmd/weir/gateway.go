@@ -2,12 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -151,4 +157,109 @@ func newGatewayCmd(g *globals) *cobra.Command {
 		cmd.AddCommand(c)
 	}
 	return cmd
+}
+
+// devGateway is the gateway of `weir dev`: the same gateway.Service on the embedded
+// broker, with an in-process Redis (miniredis) whose projection is rebuilt from the
+// broker at each start, a master key kept under the data directory, and a demo merchant
+// whose keys are written (once) to demo-merchant.json there.
+type devGateway struct {
+	addr    string
+	brokers []string
+	dir     string // <data>/gateway
+	assets  []gateway.Asset
+	logger  *slog.Logger
+}
+
+func (d *devGateway) Name() string { return gateway.DefaultComponent }
+
+func (d *devGateway) Describe() string {
+	return fmt.Sprintf("the merchant API on http://%s (demo merchant keys in %s)", d.addr, filepath.Join(d.dir, demoMerchantFile))
+}
+
+// demoMerchantFile holds the demo merchant's id and keys.
+const demoMerchantFile = "demo-merchant.json"
+
+func (d *devGateway) Run(ctx context.Context) error {
+	if err := os.MkdirAll(d.dir, 0o700); err != nil {
+		return err
+	}
+	key, err := devMasterKey(filepath.Join(d.dir, "master.key"))
+	if err != nil {
+		return err
+	}
+	mr := miniredis.NewMiniRedis()
+	if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+		return fmt.Errorf("gateway: in-process redis: %w", err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	svc := &gateway.Service{Addr: d.addr, Brokers: d.brokers, Redis: rdb, RedisPrefix: gatewayRedisPrefix, MasterKey: key,
+		Server: gateway.Options{Assets: d.assets}, Logger: d.logger,
+		OnListen: func(string) {
+			if err := d.demoMerchant(ctx, rdb); err != nil {
+				d.logger.Error("demo merchant not created", "err", err)
+			}
+		}}
+	return svc.Run(ctx)
+}
+
+// demoMerchant creates the demo merchant unless its file exists.
+func (d *devGateway) demoMerchant(ctx context.Context, rdb *redis.Client) error {
+	path := filepath.Join(d.dir, demoMerchantFile)
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(d.brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	a := &gateway.Admin{Client: cl, Store: gateway.NewStore(rdb, gatewayRedisPrefix)}
+	m, keys, err := a.CreateMerchant(ctx, "Demo Shop", demoXpub(), 0)
+	if err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(map[string]string{"merchant_id": m.GetMerchantId(), "secret_key": keys.Secret,
+		"publishable_key": keys.Publishable, "xpub": m.GetXpub()}, "", "  ")
+	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	d.logger.Info("demo merchant created", "merchant", m.GetMerchantId(), "keys", path)
+	return nil
+}
+
+// demoXpub is the account xpub m/44'/60'/0' of a fixed, public seed: deposit addresses of
+// the demo merchant, for development only (anyone can derive their private keys).
+func demoXpub() string {
+	k, err := hdkeychain.NewMaster([]byte("weir dev demo merchant seed, public"), &chaincfg.MainNetParams)
+	if err != nil {
+		panic(err)
+	}
+	for _, i := range []uint32{44, 60, 0} {
+		if k, err = k.Derive(hdkeychain.HardenedKeyStart + i); err != nil {
+			panic(err)
+		}
+	}
+	pub, err := k.Neuter()
+	if err != nil {
+		panic(err)
+	}
+	return pub.String()
+}
+
+// devMasterKey reads the dev master key at path, making a random one the first time.
+func devMasterKey(path string) ([]byte, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return gateway.ParseMasterKey(string(b))
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(k)+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
