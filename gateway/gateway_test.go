@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -482,5 +483,32 @@ func TestOpenAPIMerges(t *testing.T) {
 	}
 	if err := json.Unmarshal(b, &doc); err != nil || doc.OpenAPI == "" || doc.Paths["/v1/payment_intents"] == nil {
 		t.Fatalf("merged document: %v, %.200s", err, b)
+	}
+}
+
+// TestPlanTakenOnce: a request that stalled past its hold and finds a retry's plan under
+// its key produces nothing; only the first plan counts.
+func TestPlanTakenOnce(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	m := e.merchant.GetMerchantId()
+	now := time.Now()
+	if rec, err := e.store.BeginIdempotent(ctx, m, "stall", "h", now, time.Second, time.Hour); err != nil || rec.State != IdemClaimed {
+		t.Fatalf("claim: %+v %v", rec, err)
+	}
+	// The hold lapses; a retry takes over and plans first.
+	rec, err := e.store.BeginIdempotent(ctx, m, "stall", "h", now.Add(2*time.Second), time.Second, time.Hour)
+	if err != nil || rec.State != IdemResumed || len(rec.Planned) != 0 {
+		t.Fatalf("take over: %+v %v", rec, err)
+	}
+	if err := e.store.PlanIdempotent(ctx, m, "stall", []byte("retry's plan")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.PlanIdempotent(ctx, m, "stall", []byte("stalled plan")); !errors.Is(err, ErrPlanTaken) {
+		t.Fatalf("second plan: %v, want ErrPlanTaken", err)
+	}
+	rec, _ = e.store.BeginIdempotent(ctx, m, "stall", "h", now.Add(4*time.Second), time.Second, time.Hour)
+	if string(rec.Planned) != "retry's plan" {
+		t.Fatalf("plan in force: %q", rec.Planned)
 	}
 }

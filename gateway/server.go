@@ -561,7 +561,10 @@ func (s *Server) createIntent(w http.ResponseWriter, r *http.Request, m *payment
 			if err != nil {
 				return 0, nil, &APIError{Status: http.StatusInternalServerError, Type: typeAPI, Code: "encode_failed", Message: "the intent could not be encoded"}
 			}
-			if err := plan(b); err != nil {
+			if err := plan(b); errors.Is(err, ErrPlanTaken) {
+				return 0, nil, &APIError{Status: http.StatusConflict, Type: typeIdempotency, Code: "idempotency_key_in_use",
+					Message: "a retry with this Idempotency-Key took over this request", Param: "Idempotency-Key"}
+			} else if err != nil {
 				return 0, nil, unavailable("store_unavailable")
 			}
 		}

@@ -331,11 +331,21 @@ func (s *Store) BeginIdempotent(ctx context.Context, merchant, key, hash string,
 	return rec, nil
 }
 
+// ErrPlanTaken is returned by PlanIdempotent when the key already holds a plan: a retry
+// took the key over (the hold lapsed) and planned first, and its plan is the one that
+// counts.
+var ErrPlanTaken = errors.New("gateway: the idempotency key holds another plan")
+
 // PlanIdempotent stores, under the held key, what the request is about to produce, so a
-// retry after a crash produces the same thing rather than something new.
+// retry after a crash produces the same thing rather than something new. Only the first
+// plan is kept: a second returns ErrPlanTaken, and its request must produce nothing.
 func (s *Store) PlanIdempotent(ctx context.Context, merchant, key string, plan []byte) error {
-	if err := s.rdb.HSet(ctx, s.key("idem", merchant, key), "p", plan).Err(); err != nil {
+	ok, err := s.rdb.HSetNX(ctx, s.key("idem", merchant, key), "p", plan).Result()
+	if err != nil {
 		return fmt.Errorf("gateway: idempotency plan: %w", err)
+	}
+	if !ok {
+		return ErrPlanTaken
 	}
 	return nil
 }
