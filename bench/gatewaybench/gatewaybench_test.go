@@ -82,8 +82,10 @@ func TestRunGatewaySmall(t *testing.T) {
 		t.Fatalf("runs: %d full, %d bare", len(res.Full), len(res.Bare))
 	}
 	for _, r := range []RunStats{res.Full[0], res.Bare[0]} {
-		if r.Errors != 0 || r.OK == 0 || r.Dials != 4 {
-			t.Errorf("run %+v: want no errors and 4 connections", r)
+		// A connection the server closed is dialled again (at most one open per client),
+		// so a busy machine may show one more than 4.
+		if r.Errors != 0 || r.OK == 0 || r.Dials < 4 {
+			t.Errorf("run %+v: want no errors and at least 4 connections", r)
 		}
 	}
 	for _, step := range []string{"repetition 1/1, bare", "repetition 1/1, full", "records for"} {

@@ -33,8 +33,8 @@ func TestBenchGateway(t *testing.T) {
 		i := slices.IndexFunc(all, func(s string) bool { return strings.Contains(s, "      "+name+": ") && strings.Contains(s, " ok, ") })
 		if i < 0 {
 			t.Errorf("no line reports the %s run", name)
-		} else if !strings.Contains(all[i], " ok, 0 errors, 4 connections opened") {
-			t.Errorf("run %q: want no errors on 4 connections", all[i])
+		} else if !strings.Contains(all[i], " ok, 0 errors, ") {
+			t.Errorf("run %q: want no errors", all[i])
 		}
 	}
 	if final != last {
