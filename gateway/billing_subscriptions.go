@@ -1,0 +1,623 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"strconv"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/weirhq/weir/schemas/eventid"
+	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
+	paymentsv1 "github.com/weirhq/weir/schemas/gen/weir/payments/v1"
+)
+
+// Subscription is a subscription as the API shows it. Price is in base units of Asset:
+// per period (scheme "fixed") or per unit of usage ("metered").
+type Subscription struct {
+	ID                 string            `json:"id"`
+	Object             string            `json:"object"`
+	Status             string            `json:"status"`
+	Customer           string            `json:"customer,omitempty"`
+	PlanID             string            `json:"plan_id,omitempty"`
+	Scheme             string            `json:"scheme"`
+	Price              string            `json:"price"`
+	Asset              string            `json:"asset"`
+	Decimals           uint32            `json:"decimals"`
+	ChainID            uint64            `json:"chain_id"`
+	IntervalSeconds    int64             `json:"interval_seconds"`
+	TrialEnd           *time.Time        `json:"trial_end,omitempty"`
+	CurrentPeriodStart time.Time         `json:"current_period_start"`
+	CurrentPeriodEnd   time.Time         `json:"current_period_end"`
+	LatestIntentID     string            `json:"latest_intent_id,omitempty"`
+	CanceledAt         *time.Time        `json:"canceled_at,omitempty"`
+	Metadata           map[string]string `json:"metadata"`
+	Version            uint64            `json:"version"`
+	Created            time.Time         `json:"created"`
+	Updated            time.Time         `json:"updated"`
+}
+
+// SubscriptionList is a page of subscriptions. NextCursor is the starting_after of the
+// next page.
+type SubscriptionList struct {
+	Object     string         `json:"object"`
+	Data       []Subscription `json:"data"`
+	HasMore    bool           `json:"has_more"`
+	NextCursor string         `json:"next_cursor,omitempty"`
+}
+
+var subStatusNames = map[paymentsv1.SubscriptionState]string{
+	paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_TRIALING: "trialing",
+	paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_ACTIVE:   "active",
+	paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_PAST_DUE: "past_due",
+	paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_CANCELED: "canceled",
+}
+
+func subscriptionView(sub *paymentsv1.Subscription) Subscription {
+	v := Subscription{
+		ID: sub.GetSubscriptionId(), Object: "subscription", Status: subStatusNames[sub.GetState()],
+		Customer: sub.GetCustomerId(), PlanID: sub.GetPlanId(), Scheme: "fixed",
+		Price: sub.GetPrice().GetValue(), Asset: sub.GetPrice().GetAsset(), Decimals: sub.GetPrice().GetDecimals(),
+		ChainID: sub.GetChainId(), IntervalSeconds: int64(sub.GetInterval().AsDuration() / time.Second),
+		CurrentPeriodStart: sub.GetCurrentPeriodStartTime().AsTime().UTC(),
+		CurrentPeriodEnd:   sub.GetCurrentPeriodEndTime().AsTime().UTC(),
+		LatestIntentID:     sub.GetLatestIntentId(),
+		Metadata:           make(map[string]string, len(sub.GetMetadata())),
+		Version:            sub.GetVersion(),
+		Created:            sub.GetCreatedTime().AsTime().UTC(),
+		Updated:            sub.GetMeta().GetEventTime().AsTime().UTC(),
+	}
+	if v.Status == "" {
+		v.Status = sub.GetState().String()
+	}
+	if sub.GetScheme() == paymentsv1.BillingScheme_BILLING_SCHEME_METERED {
+		v.Scheme = "metered"
+	}
+	if sub.GetTrialEndTime() != nil {
+		t := sub.GetTrialEndTime().AsTime().UTC()
+		v.TrialEnd = &t
+	}
+	if sub.GetCanceledTime() != nil {
+		t := sub.GetCanceledTime().AsTime().UTC()
+		v.CanceledAt = &t
+	}
+	for _, e := range sub.GetMetadata() {
+		v.Metadata[e.GetKey()] = e.GetValue()
+	}
+	return v
+}
+
+// billingPlanJSON is what creating a subscription (or renewing it) will produce, stored
+// before producing: the settlement and the intent (either may be absent) and the
+// subscription's new version.
+type billingPlanJSON struct {
+	Settlement []byte `json:"settlement,omitempty"`
+	Intent     []byte `json:"intent,omitempty"`
+	Sub        []byte `json:"sub"`
+}
+
+type billingPlan struct {
+	cs  *paymentsv1.ChargeSettlement
+	it  *paymentsv1.IntentTransition
+	sub *paymentsv1.Subscription
+}
+
+func encodeBillingPlan(cs *paymentsv1.ChargeSettlement, it *paymentsv1.IntentTransition, sub *paymentsv1.Subscription) ([]byte, error) {
+	var p billingPlanJSON
+	var err error
+	if cs != nil {
+		if p.Settlement, err = proto.Marshal(cs); err != nil {
+			return nil, err
+		}
+	}
+	if it != nil {
+		if p.Intent, err = proto.Marshal(it); err != nil {
+			return nil, err
+		}
+	}
+	if sub != nil {
+		if p.Sub, err = proto.Marshal(sub); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(p)
+}
+
+func decodeBillingPlan(b []byte) (billingPlan, error) {
+	var p billingPlanJSON
+	var d billingPlan
+	if err := json.Unmarshal(b, &p); err != nil {
+		return d, fmt.Errorf("gateway: plan: %w", err)
+	}
+	if len(p.Settlement) > 0 {
+		d.cs = new(paymentsv1.ChargeSettlement)
+		if err := proto.Unmarshal(p.Settlement, d.cs); err != nil {
+			return d, fmt.Errorf("gateway: plan: %w", err)
+		}
+	}
+	if len(p.Intent) > 0 {
+		d.it = new(paymentsv1.IntentTransition)
+		if err := proto.Unmarshal(p.Intent, d.it); err != nil {
+			return d, fmt.Errorf("gateway: plan: %w", err)
+		}
+	}
+	if len(p.Sub) > 0 {
+		d.sub = new(paymentsv1.Subscription)
+		if err := proto.Unmarshal(p.Sub, d.sub); err != nil {
+			return d, fmt.Errorf("gateway: plan: %w", err)
+		}
+	}
+	return d, nil
+}
+
+// runBillingPlan produces what p planned, in order (settlement, intent, subscription), each
+// only if the projection does not have it yet, and stores it. Running it again after a
+// failure, or after a crash, produces nothing new.
+func (s *Server) runBillingPlan(ctx context.Context, p billingPlan) error {
+	if p.cs != nil {
+		if err := s.billingProduceSettlement(ctx, p.cs); err != nil {
+			return err
+		}
+	}
+	if p.it != nil {
+		if err := s.billingProduceIntent(ctx, p.it); err != nil {
+			return err
+		}
+	}
+	if p.sub != nil {
+		return s.produceSubscription(ctx, p.sub)
+	}
+	return nil
+}
+
+// produceSubscription produces sub unless the projection has its version already, and
+// stores it.
+func (s *Server) produceSubscription(ctx context.Context, sub *paymentsv1.Subscription) error {
+	if cur, err := s.o.Store.Subscription(ctx, sub.GetSubscriptionId()); err == nil && cur.GetVersion() >= sub.GetVersion() {
+		return nil
+	}
+	if err := s.produceBilling(ctx, TopicSubscriptions, sub.GetMerchantId(), sub); err != nil {
+		return err
+	}
+	_, err := s.o.Store.ApplySubscription(ctx, sub)
+	return err
+}
+
+// renewalIntentID is the id of the intent charging a fixed subscription's period that
+// starts at start: one intent per period, whoever renews it and however often.
+func renewalIntentID(sub string, start time.Time) string {
+	return billingID("pi_", "renewal", sub, strconv.FormatInt(start.UnixMilli(), 10))
+}
+
+// createSubscription handles POST /v1/subscriptions.
+func (s *Server) createSubscription(w http.ResponseWriter, r *http.Request, m *paymentsv1.MerchantConfig) {
+	body, aerr := readBody(r, s.o.MaxBody)
+	if aerr != nil {
+		fail(w, r, aerr)
+		return
+	}
+	var req CreateSubscriptionRequest
+	if aerr := decodeJSON(body, &req); aerr != nil {
+		fail(w, r, aerr)
+		return
+	}
+	c, aerr := req.validate(s.o.Assets)
+	if aerr != nil {
+		fail(w, r, aerr)
+		return
+	}
+	ctx := r.Context()
+	merchant := m.GetMerchantId()
+	s.idem(w, r, m, body, func(planned []byte, plan func([]byte) error) (int, any, *APIError) {
+		var p billingPlan
+		if len(planned) > 0 {
+			var err error
+			if p, err = decodeBillingPlan(planned); err != nil || p.sub == nil {
+				return 0, nil, &APIError{Status: http.StatusInternalServerError, Type: typeAPI, Code: "plan_corrupt", Message: "the stored plan of this request is unreadable"}
+			}
+		} else {
+			now := s.o.Now()
+			p.sub = c.subscription(newID("sub_"), merchant, now)
+			if c.trial == 0 && c.scheme == paymentsv1.BillingScheme_BILLING_SCHEME_FIXED {
+				// The first period is charged at once.
+				addr, index, err := s.billingDepositAddress(ctx, merchant)
+				if err != nil {
+					s.o.Logger.Error("deposit address", "request_id", requestID(r), "err", err)
+					return 0, nil, unavailable("store_unavailable")
+				}
+				p.it = s.billingIntent(merchant, renewalIntentID(p.sub.GetSubscriptionId(), now), c.price, c.chainID,
+					c.customer, c.metadata, addr, index, now)
+				p.it.SubscriptionId = p.sub.GetSubscriptionId()
+				p.it.RequestId = requestID(r)
+				p.sub.LatestIntentId = p.it.GetIntentId()
+			}
+			b, err := encodeBillingPlan(nil, p.it, p.sub)
+			if err != nil {
+				return 0, nil, &APIError{Status: http.StatusInternalServerError, Type: typeAPI, Code: "encode_failed", Message: "the subscription could not be encoded"}
+			}
+			if err := plan(b); err != nil {
+				return 0, nil, unavailable("store_unavailable")
+			}
+		}
+		if err := s.runBillingPlan(ctx, p); err != nil {
+			s.o.Logger.Error("subscription not created", "request_id", requestID(r), "err", err)
+			return 0, nil, unavailable("kafka_unavailable")
+		}
+		return http.StatusCreated, subscriptionView(p.sub), nil
+	})
+}
+
+// subscriptionOf returns merchant's subscription id, or a 404 APIError.
+func (s *Server) subscriptionOf(ctx context.Context, merchant, id string) (*paymentsv1.Subscription, *APIError) {
+	sub, err := s.o.Store.Subscription(ctx, id)
+	if errors.Is(err, ErrNotFound) || (err == nil && sub.GetMerchantId() != merchant) {
+		return nil, &APIError{Status: http.StatusNotFound, Type: typeInvalidRequest, Code: "subscription_unknown",
+			Message: "no such subscription", Param: "id"}
+	}
+	if err != nil {
+		return nil, unavailable("store_unavailable")
+	}
+	return sub, nil
+}
+
+// getSubscription handles GET /v1/subscriptions/{id}.
+func (s *Server) getSubscription(w http.ResponseWriter, r *http.Request, m *paymentsv1.MerchantConfig) {
+	sub, aerr := s.subscriptionOf(r.Context(), m.GetMerchantId(), r.PathValue("id"))
+	if aerr != nil {
+		fail(w, r, aerr)
+		return
+	}
+	writeJSON(w, http.StatusOK, subscriptionView(sub))
+}
+
+// listSubscriptions handles GET /v1/subscriptions?limit=&starting_after=.
+func (s *Server) listSubscriptions(w http.ResponseWriter, r *http.Request, m *paymentsv1.MerchantConfig) {
+	q := r.URL.Query()
+	limit := 10
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			fail(w, r, invalid("limit", "parameter_invalid", "limit must be an integer from 1 to 100"))
+			return
+		}
+		limit = n
+	}
+	after := q.Get("starting_after")
+	bad := invalid("starting_after", "cursor_invalid", "starting_after is not one of your subscriptions")
+	if after != "" {
+		if _, aerr := s.subscriptionOf(r.Context(), m.GetMerchantId(), after); aerr != nil {
+			if aerr.Status == http.StatusNotFound {
+				aerr = bad
+			}
+			fail(w, r, aerr)
+			return
+		}
+	}
+	subs, more, err := s.o.Store.Subscriptions(r.Context(), m.GetMerchantId(), after, limit)
+	if errors.Is(err, ErrNotFound) {
+		fail(w, r, bad)
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "store_unavailable", err)
+		return
+	}
+	page := SubscriptionList{Object: "list", Data: make([]Subscription, 0, len(subs)), HasMore: more}
+	for _, sub := range subs {
+		page.Data = append(page.Data, subscriptionView(sub))
+	}
+	if more && len(subs) > 0 {
+		page.NextCursor = subs[len(subs)-1].GetSubscriptionId()
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// nextSubVersion returns sub's next version, at time at, in state.
+func nextSubVersion(sub *paymentsv1.Subscription, state paymentsv1.SubscriptionState, at time.Time) *paymentsv1.Subscription {
+	n := proto.Clone(sub).(*paymentsv1.Subscription)
+	n.Version = sub.GetVersion() + 1
+	n.State = state
+	n.Meta = &commonv1.Meta{EventId: subEventID(n.GetSubscriptionId(), n.GetVersion()), EventTime: timestamppb.New(at), Source: source}
+	return n
+}
+
+func subLock(id string) string { return "sub:" + id }
+
+// cancelSubscription handles POST /v1/subscriptions/{id}/cancel.
+func (s *Server) cancelSubscription(w http.ResponseWriter, r *http.Request, m *paymentsv1.MerchantConfig) {
+	body, aerr := readBody(r, s.o.MaxBody)
+	if aerr != nil {
+		fail(w, r, aerr)
+		return
+	}
+	id := r.PathValue("id")
+	ctx := r.Context()
+	s.idem(w, r, m, body, func(planned []byte, plan func([]byte) error) (int, any, *APIError) {
+		unlock, err := s.o.Store.Lock(ctx, subLock(id), lockTTL, billingLockWait)
+		if err != nil {
+			return 0, nil, unavailable("subscription_busy")
+		}
+		defer unlock()
+		sub, aerr := s.subscriptionOf(ctx, m.GetMerchantId(), id)
+		if aerr != nil {
+			return 0, nil, aerr
+		}
+		if sub.GetState() == paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_CANCELED {
+			return http.StatusOK, subscriptionView(sub), nil
+		}
+		now := s.o.Now()
+		n := nextSubVersion(sub, paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_CANCELED, now)
+		n.CanceledTime = timestamppb.New(now)
+		if err := s.produceSubscription(ctx, n); err != nil {
+			s.o.Logger.Error("cancel not produced", "request_id", requestID(r), "err", err)
+			return 0, nil, unavailable("kafka_unavailable")
+		}
+		return http.StatusOK, subscriptionView(n), nil
+	})
+}
+
+// renewLoop renews due subscriptions every renewEvery until ctx is done; it returns nil
+// then.
+func (s *Server) renewLoop(ctx context.Context) error {
+	t := time.NewTicker(renewEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if _, err := s.renewDue(ctx); err != nil && ctx.Err() == nil {
+			s.o.Logger.Warn("renewals failed; retrying", "err", err)
+		}
+	}
+}
+
+// maxRenewalsPerPass bounds one renewDue call (the next call continues).
+const maxRenewalsPerPass = 1000
+
+// renewDue renews every live subscription whose current period ended by the Server's
+// clock, one period at a time (so a subscription several periods behind gets each
+// period's renewal). It returns how many renewals it made. Safe to run concurrently, and
+// in several gateways: each renewal happens under the subscription's lock and is planned
+// with deterministic ids before anything is produced. It returns the first error, after
+// trying every due subscription.
+func (s *Server) renewDue(ctx context.Context) (int, error) {
+	var firstErr error
+	renewed := 0
+	failed := map[string]bool{}
+	for renewed < maxRenewalsPerPass {
+		ids, err := s.o.Store.DueSubscriptions(ctx, s.o.Now(), 100)
+		if err != nil {
+			return renewed, err
+		}
+		progress := false
+		for _, id := range ids {
+			if failed[id] {
+				continue
+			}
+			ok, err := s.renewOne(ctx, id)
+			if err != nil {
+				failed[id] = true
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			if ok {
+				renewed++
+				progress = true
+			}
+		}
+		if !progress {
+			return renewed, firstErr
+		}
+	}
+	return renewed, firstErr
+}
+
+// renewOne renews subscription id for one period if its current period has ended; it
+// reports whether it did. ErrBusy (another renewal holds it) reports false.
+func (s *Server) renewOne(ctx context.Context, id string) (bool, error) {
+	unlock, err := s.o.Store.Lock(ctx, subLock(id), lockTTL, billingLockWait)
+	if errors.Is(err, ErrBusy) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	sub, err := s.o.Store.Subscription(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil // scheduled by a projector that has not stored it yet
+	}
+	if err != nil {
+		return false, err
+	}
+	now := s.o.Now()
+	end := sub.GetCurrentPeriodEndTime().AsTime()
+	if sub.GetState() == paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_CANCELED || end.After(now) {
+		return false, nil
+	}
+	key := s.o.Store.key("subplan", id, strconv.FormatInt(end.UnixMilli(), 10))
+	b, err := s.o.Store.billingPlan(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	var p billingPlan
+	if b != nil {
+		if p, err = decodeBillingPlan(b); err != nil {
+			return false, err
+		}
+		if p.sub.GetVersion() <= sub.GetVersion() {
+			// The subscription changed after the plan was made (a crash, then a hook made
+			// it past due): renew its current version, with the planned charge.
+			n := renewedVersion(sub, now)
+			n.LatestIntentId = p.sub.GetLatestIntentId()
+			p.sub = n
+			if b, err = encodeBillingPlan(p.cs, p.it, p.sub); err != nil {
+				return false, err
+			}
+			if err := s.o.Store.setBillingPlan(ctx, key, b); err != nil {
+				return false, err
+			}
+		}
+	} else {
+		if p, err = s.planRenewal(ctx, sub, now); err != nil {
+			return false, err
+		}
+		if b, err = encodeBillingPlan(p.cs, p.it, p.sub); err != nil {
+			return false, err
+		}
+		if err := s.o.Store.setBillingPlan(ctx, key, b); err != nil {
+			return false, err
+		}
+	}
+	if err := s.runBillingPlan(ctx, p); err != nil {
+		return false, fmt.Errorf("gateway: renew %s: %w", id, err)
+	}
+	_ = s.o.Store.rdb.Del(ctx, key).Err() // a leftover plan is only replayed to no effect
+	return true, nil
+}
+
+// planRenewal plans the renewal of sub at the end of its current period: the next
+// period, and the charge — a fixed plan's price for the next period (in advance), or a
+// metered plan's usage of the period that ended (in arrears; none for a trial).
+func (s *Server) planRenewal(ctx context.Context, sub *paymentsv1.Subscription, now time.Time) (billingPlan, error) {
+	var p billingPlan
+	id, merchant := sub.GetSubscriptionId(), sub.GetMerchantId()
+	start, end := sub.GetCurrentPeriodStartTime().AsTime(), sub.GetCurrentPeriodEndTime().AsTime()
+	trialEnded := sub.GetState() == paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_TRIALING
+	p.sub = renewedVersion(sub, now)
+	price := sub.GetPrice()
+	var amount *commonv1.Amount
+	var intentID string
+	switch sub.GetScheme() {
+	case paymentsv1.BillingScheme_BILLING_SCHEME_FIXED:
+		amount = price
+		intentID = renewalIntentID(id, end)
+	case paymentsv1.BillingScheme_BILLING_SCHEME_METERED:
+		if trialEnded {
+			break // usage in the trial is free
+		}
+		ids, quantity, err := s.o.Store.PeriodUsage(ctx, id, start, end)
+		if err != nil {
+			return p, err
+		}
+		unit, ok := new(big.Int).SetString(price.GetValue(), 10)
+		if !ok {
+			return p, fmt.Errorf("gateway: subscription %s has a corrupt price", id)
+		}
+		total := new(big.Int).Mul(unit, new(big.Int).SetUint64(quantity))
+		csID := billingID("cs_", "metered", id, strconv.FormatInt(start.UnixMilli(), 10))
+		p.cs = &paymentsv1.ChargeSettlement{
+			Meta:         &commonv1.Meta{EventId: eventid.New(settlementKind, csID), EventTime: timestamppb.New(now), Source: source},
+			SettlementId: csID, MerchantId: merchant, Kind: paymentsv1.SettlementKind_SETTLEMENT_KIND_METERED,
+			CustomerId: sub.GetCustomerId(), SubscriptionId: id,
+			Total:    &commonv1.Amount{Value: total.String(), Asset: price.GetAsset(), Decimals: price.GetDecimals()},
+			Quantity: quantity, ChargeIds: ids,
+			PeriodStartTime: timestamppb.New(start), PeriodEndTime: timestamppb.New(end),
+		}
+		if total.Sign() > 0 {
+			if total.Cmp(maxUint256) > 0 {
+				return p, fmt.Errorf("gateway: subscription %s: the period's total exceeds 2^256-1", id)
+			}
+			amount = p.cs.GetTotal()
+			intentID = billingID("pi_", "settlement", csID)
+			p.cs.IntentId = intentID
+		}
+	default:
+		return p, fmt.Errorf("gateway: subscription %s has no billing scheme", id)
+	}
+	if intentID != "" {
+		addr, index, err := s.billingDepositAddress(ctx, merchant)
+		if err != nil {
+			return p, err
+		}
+		p.it = s.billingIntent(merchant, intentID, amount, sub.GetChainId(), sub.GetCustomerId(), sub.GetMetadata(), addr, index, now)
+		p.it.SubscriptionId = id
+		if p.cs != nil {
+			p.it.SettlementId = p.cs.GetSettlementId()
+		}
+		p.sub.LatestIntentId = intentID
+	}
+	return p, nil
+}
+
+// renewedVersion is sub's next version after its period ended: the next period, ACTIVE
+// after a trial (a past-due subscription stays past due until paid).
+func renewedVersion(sub *paymentsv1.Subscription, now time.Time) *paymentsv1.Subscription {
+	state := sub.GetState()
+	if state == paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_TRIALING {
+		state = paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_ACTIVE
+	}
+	end := sub.GetCurrentPeriodEndTime().AsTime()
+	n := nextSubVersion(sub, state, now)
+	n.CurrentPeriodStartTime = timestamppb.New(end)
+	n.CurrentPeriodEndTime = timestamppb.New(end.Add(sub.GetInterval().AsDuration()))
+	return n
+}
+
+// subscriptionHook follows the intents of renewals: the latest one expiring unpaid makes
+// its subscription PAST_DUE, and a paid one makes a PAST_DUE subscription ACTIVE again.
+// The new version's time is the intent transition's, so a replay of the same transition
+// on the same version produces the same record.
+func (s *Server) subscriptionHook(ctx context.Context, it *paymentsv1.IntentTransition) error {
+	id := it.GetSubscriptionId()
+	if id == "" {
+		return nil
+	}
+	var to paymentsv1.SubscriptionState
+	switch it.GetState() {
+	case paymentsv1.IntentState_INTENT_STATE_EXPIRED:
+		to = paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_PAST_DUE
+	case paymentsv1.IntentState_INTENT_STATE_SUCCEEDED, paymentsv1.IntentState_INTENT_STATE_OVERPAID:
+		to = paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_ACTIVE
+	default:
+		return nil
+	}
+	unlock, err := s.o.Store.Lock(ctx, subLock(id), lockTTL, billingLockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	sub, err := s.o.Store.Subscription(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if sub.GetLatestIntentId() != it.GetIntentId() {
+		return nil
+	}
+	switch sub.GetState() {
+	case paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_ACTIVE, paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_TRIALING:
+		if to != paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_PAST_DUE {
+			return nil
+		}
+	case paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_PAST_DUE:
+		if to != paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_ACTIVE {
+			return nil
+		}
+	default:
+		return nil
+	}
+	return s.produceSubscription(ctx, nextSubVersion(sub, to, it.GetMeta().GetEventTime().AsTime()))
+}
+
+// projectSubscription is the projection of payments.subscriptions.
+func (s *Server) projectSubscription(ctx context.Context, value []byte) error {
+	sub := new(paymentsv1.Subscription)
+	if err := proto.Unmarshal(value, sub); err != nil || sub.GetSubscriptionId() == "" {
+		return nil // not ours to fix: the sinks' poison counters show it
+	}
+	_, err := s.o.Store.ApplySubscription(ctx, sub)
+	return err
+}
