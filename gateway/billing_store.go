@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,6 +24,8 @@ import (
 //	subs:{merchant}      zset of subscription ids by creation time (ms) projection
 //	subdue               zset of live subscription ids by next renewal  projection
 //	subplan:{id}:{ms}    the planned renewal of the period starting ms  until produced
+//	subpay:{id}          hash renewal intent id → "version state"      projection (hook)
+//	subcheck             set of subscriptions whose intents changed      until followed
 //	ur:{usage id}        UsageRecord                                    projection
 //	usage:{sub}          zset of usage ids by usage time (ms)           projection
 //	usageq:{sub}         hash usage id → quantity                       projection
@@ -167,6 +170,66 @@ func (s *Store) setBillingPlan(ctx context.Context, key string, b []byte) error 
 		return fmt.Errorf("gateway: store plan: %w", err)
 	}
 	return nil
+}
+
+// markRenewal records the state of a subscription's renewal intent unless a newer
+// version of it is recorded, and queues the subscription. KEYS: the subscription's
+// intent states, the check set. ARGV: intent id, version, state, subscription id.
+var markRenewal = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and tonumber(string.match(cur, '^%d+')) >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[4])
+return 1
+`)
+
+// MarkRenewalIntent records it, a transition of a subscription's renewal intent, and
+// queues the subscription for a check (RenewalChecks). Idempotent and version-guarded.
+func (s *Store) MarkRenewalIntent(ctx context.Context, it *paymentsv1.IntentTransition) error {
+	sub := it.GetSubscriptionId()
+	if err := markRenewal.Run(ctx, s.rdb, []string{s.key("subpay", sub), s.key("subcheck")},
+		it.GetIntentId(), it.GetVersion(), int32(it.GetState()), sub).Err(); err != nil {
+		return fmt.Errorf("gateway: mark renewal intent %s: %w", it.GetIntentId(), err)
+	}
+	return nil
+}
+
+// RenewalIntentState returns the recorded state of subscription sub's renewal intent
+// (INTENT_STATE_UNSPECIFIED when none is recorded).
+func (s *Store) RenewalIntentState(ctx context.Context, sub, intent string) (paymentsv1.IntentState, error) {
+	v, err := s.rdb.HGet(ctx, s.key("subpay", sub), intent).Result()
+	if errors.Is(err, redis.Nil) {
+		return paymentsv1.IntentState_INTENT_STATE_UNSPECIFIED, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("gateway: read renewal intent: %w", err)
+	}
+	_, state, _ := strings.Cut(v, " ")
+	n, err := strconv.ParseInt(state, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("gateway: corrupt renewal intent state %q", v)
+	}
+	return paymentsv1.IntentState(n), nil
+}
+
+// RenewalChecks returns the subscriptions queued by MarkRenewalIntent.
+func (s *Store) RenewalChecks(ctx context.Context) ([]string, error) {
+	ids, err := s.rdb.SMembers(ctx, s.key("subcheck")).Result()
+	if err != nil {
+		return nil, fmt.Errorf("gateway: renewal checks: %w", err)
+	}
+	return ids, nil
+}
+
+// DoneRenewalCheck unqueues sub (before it is checked: a mark made meanwhile queues it
+// again).
+func (s *Store) DoneRenewalCheck(ctx context.Context, sub string) error {
+	return s.rdb.SRem(ctx, s.key("subcheck"), sub).Err()
+}
+
+// QueueRenewalCheck queues sub again after a failed check.
+func (s *Store) QueueRenewalCheck(ctx context.Context, sub string) error {
+	return s.rdb.SAdd(ctx, s.key("subcheck"), sub).Err()
 }
 
 // applyUsage stores a usage record once. KEYS: record, sub's usage zset, sub's quantity

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"github.com/weirhq/weir/schemas/eventid"
 	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
 	paymentsv1 "github.com/weirhq/weir/schemas/gen/weir/payments/v1"
@@ -362,16 +364,26 @@ func (s *Server) cancelSubscription(w http.ResponseWriter, r *http.Request, m *p
 	})
 }
 
-// renewLoop renews due subscriptions every renewEvery until ctx is done; it returns nil
-// then.
+// renewLoop renews due subscriptions (renewDue) every renewEvery until ctx is done; it
+// returns nil then. It starts renewing once the projection has caught up with Kafka.
 func (s *Server) renewLoop(ctx context.Context) error {
 	t := time.NewTicker(renewEvery)
 	defer t.Stop()
+	ready := false
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+		if !ready {
+			ok, err := s.projectionCaughtUp(ctx)
+			if err != nil && ctx.Err() == nil {
+				s.o.Logger.Warn("renewals wait for the projection", "err", err)
+			}
+			if ready = ok; !ready {
+				continue
+			}
 		}
 		if _, err := s.renewDue(ctx); err != nil && ctx.Err() == nil {
 			s.o.Logger.Warn("renewals failed; retrying", "err", err)
@@ -382,14 +394,15 @@ func (s *Server) renewLoop(ctx context.Context) error {
 // maxRenewalsPerPass bounds one renewDue call (the next call continues).
 const maxRenewalsPerPass = 1000
 
-// renewDue renews every live subscription whose current period ended by the Server's
-// clock, one period at a time (so a subscription several periods behind gets each
+// renewDue makes subscriptions follow their renewal intents (followRenewalIntents), then
+// renews every live subscription whose current period ended by the Server's clock, one period at a time (so a subscription several periods behind gets each
 // period's renewal). It returns how many renewals it made. Safe to run concurrently, and
 // in several gateways: each renewal happens under the subscription's lock and is planned
 // with deterministic ids before anything is produced. It returns the first error, after
 // trying every due subscription.
 func (s *Server) renewDue(ctx context.Context) (int, error) {
-	var firstErr error
+	// Payments first: a subscription whose intent expired is past due before it renews.
+	_, firstErr := s.followRenewalIntents(ctx)
 	renewed := 0
 	failed := map[string]bool{}
 	for renewed < maxRenewalsPerPass {
@@ -564,52 +577,120 @@ func renewedVersion(sub *paymentsv1.Subscription, now time.Time) *paymentsv1.Sub
 	return n
 }
 
-// subscriptionHook follows the intents of renewals: the latest one expiring unpaid makes
-// its subscription PAST_DUE, and a paid one makes a PAST_DUE subscription ACTIVE again.
-// The new version's time is the intent transition's, so a replay of the same transition
-// on the same version produces the same record.
+// subscriptionHook follows the intents of renewals: it records (in the projection) that
+// a subscription's intent expired or was paid, and queues the subscription for
+// followRenewalIntents, which makes the change. The hook runs in the Projector, which
+// also replays old transitions on a rebuild, when the subscriptions in Redis may be
+// older than Kafka's: deciding there could fork a subscription's versions. The renewal
+// loop decides instead, once the projection has caught up, under the subscription's
+// lock.
 func (s *Server) subscriptionHook(ctx context.Context, it *paymentsv1.IntentTransition) error {
-	id := it.GetSubscriptionId()
-	if id == "" {
+	if it.GetSubscriptionId() == "" {
 		return nil
 	}
-	var to paymentsv1.SubscriptionState
 	switch it.GetState() {
-	case paymentsv1.IntentState_INTENT_STATE_EXPIRED:
-		to = paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_PAST_DUE
-	case paymentsv1.IntentState_INTENT_STATE_SUCCEEDED, paymentsv1.IntentState_INTENT_STATE_OVERPAID:
-		to = paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_ACTIVE
-	default:
-		return nil
+	case paymentsv1.IntentState_INTENT_STATE_EXPIRED, paymentsv1.IntentState_INTENT_STATE_SUCCEEDED,
+		paymentsv1.IntentState_INTENT_STATE_OVERPAID:
+		return s.o.Store.MarkRenewalIntent(ctx, it)
 	}
+	return nil
+}
+
+// followRenewalIntents makes the subscriptions queued by subscriptionHook follow their
+// latest renewal intent: PAST_DUE when it expired unpaid, ACTIVE again (from PAST_DUE)
+// when it was paid. It returns how many subscriptions changed.
+func (s *Server) followRenewalIntents(ctx context.Context) (int, error) {
+	ids, err := s.o.Store.RenewalChecks(ctx)
+	if err != nil {
+		return 0, err
+	}
+	changed := 0
+	var firstErr error
+	for _, id := range ids {
+		ok, err := s.followRenewalIntent(ctx, id)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			_ = s.o.Store.QueueRenewalCheck(ctx, id) // again on the next pass
+			continue
+		}
+		if ok {
+			changed++
+		}
+	}
+	return changed, firstErr
+}
+
+func (s *Server) followRenewalIntent(ctx context.Context, id string) (bool, error) {
 	unlock, err := s.o.Store.Lock(ctx, subLock(id), lockTTL, billingLockWait)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer unlock()
+	if err := s.o.Store.DoneRenewalCheck(ctx, id); err != nil {
+		return false, err
+	}
 	sub, err := s.o.Store.Subscription(ctx, id)
 	if errors.Is(err, ErrNotFound) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	if sub.GetLatestIntentId() != it.GetIntentId() {
-		return nil
+	latest := sub.GetLatestIntentId()
+	if latest == "" {
+		return false, nil
 	}
-	switch sub.GetState() {
-	case paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_ACTIVE, paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_TRIALING:
-		if to != paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_PAST_DUE {
-			return nil
-		}
-	case paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_PAST_DUE:
-		if to != paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_ACTIVE {
-			return nil
-		}
+	state, err := s.o.Store.RenewalIntentState(ctx, id, latest)
+	if err != nil {
+		return false, err
+	}
+	var to paymentsv1.SubscriptionState
+	switch {
+	case state == paymentsv1.IntentState_INTENT_STATE_EXPIRED &&
+		(sub.GetState() == paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_ACTIVE ||
+			sub.GetState() == paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_TRIALING):
+		to = paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_PAST_DUE
+	case (state == paymentsv1.IntentState_INTENT_STATE_SUCCEEDED || state == paymentsv1.IntentState_INTENT_STATE_OVERPAID) &&
+		sub.GetState() == paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_PAST_DUE:
+		to = paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_ACTIVE
 	default:
-		return nil
+		return false, nil
 	}
-	return s.produceSubscription(ctx, nextSubVersion(sub, to, it.GetMeta().GetEventTime().AsTime()))
+	if err := s.produceSubscription(ctx, nextSubVersion(sub, to, s.o.Now())); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// projectionCaughtUp reports whether the Projector has applied everything payments.intents
+// and the billing topics held when asked (the Projector keeps its position in the Store).
+// The renewal loop waits for it once after a start, so that a Redis rebuilt from Kafka
+// is complete before renewals are decided on it.
+func (s *Server) projectionCaughtUp(ctx context.Context) (bool, error) {
+	var topics []string
+	for _, t := range []string{TopicIntents, TopicSubscriptions, TopicUsage, TopicCharges, TopicSettlements} {
+		topics = append(topics, s.o.TopicPrefix+t)
+	}
+	ends, err := kadm.NewClient(s.o.Client).ListEndOffsets(ctx, topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return false, fmt.Errorf("gateway: end offsets: %w", err)
+	}
+	at, err := s.o.Store.offsets(ctx, "projector")
+	if err != nil {
+		return false, err
+	}
+	caughtUp := true
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > at[tpKey(o.Topic, o.Partition)] {
+			caughtUp = false
+		}
+	})
+	return caughtUp, nil
 }
 
 // projectSubscription is the projection of payments.subscriptions.

@@ -343,6 +343,9 @@ func TestSubscriptionPastDueActiveCanceled(t *testing.T) {
 		t.Helper()
 		var got Subscription
 		eventually(t, 20*time.Second, func() string {
+			if _, err := e.server.followRenewalIntents(context.Background()); err != nil {
+				return err.Error()
+			}
 			got = e.billSub(sub.ID)
 			if got.Status != status {
 				return fmt.Sprintf("subscription is %s, want %s", got.Status, status)
@@ -679,11 +682,17 @@ func TestBillingProjectionRebuild(t *testing.T) {
 	if r := e.do("GET", "/v1/subscriptions/"+fixed.ID, e.keys.Secret, ""); r.status == http.StatusOK {
 		t.Fatal("the projection was not dropped")
 	}
+	if ok, err := e.server.projectionCaughtUp(context.Background()); ok || err != nil {
+		t.Fatalf("caught up before the rebuild: %v, %v", ok, err)
+	}
 	e.runBillingProjector()
 	e.server.mu.Lock()
 	clear(e.server.merchants)
 	e.server.mu.Unlock()
 	eventually(t, 20*time.Second, func() string {
+		if ok, err := e.server.projectionCaughtUp(context.Background()); !ok || err != nil {
+			return fmt.Sprintf("projection not caught up: %v", err)
+		}
 		r := e.do("GET", "/v1/tabs/cus_r?asset=ETH&chain_id=1337", e.keys.Secret, "")
 		var tab Tab
 		if r.status == http.StatusOK {
