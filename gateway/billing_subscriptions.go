@@ -331,7 +331,9 @@ func nextSubVersion(sub *paymentsv1.Subscription, state paymentsv1.SubscriptionS
 
 func subLock(id string) string { return "sub:" + id }
 
-// cancelSubscription handles POST /v1/subscriptions/{id}/cancel.
+// cancelSubscription handles POST /v1/subscriptions/{id}/cancel. A metered
+// subscription's usage in its open period so far is charged at once (one settlement, one
+// intent); the cancellation is planned in Redis before it is produced.
 func (s *Server) cancelSubscription(w http.ResponseWriter, r *http.Request, m *paymentsv1.MerchantConfig) {
 	body, aerr := readBody(r, s.o.MaxBody)
 	if aerr != nil {
@@ -346,6 +348,11 @@ func (s *Server) cancelSubscription(w http.ResponseWriter, r *http.Request, m *p
 			return 0, nil, unavailable("subscription_busy")
 		}
 		defer unlock()
+		actx := context.WithoutCancel(ctx)
+		if _, err := s.finishCancel(actx, id); err != nil {
+			s.o.Logger.Error("cancel not finished", "request_id", requestID(r), "err", err)
+			return 0, nil, unavailable("kafka_unavailable")
+		}
 		sub, aerr := s.subscriptionOf(ctx, m.GetMerchantId(), id)
 		if aerr != nil {
 			return 0, nil, aerr
@@ -354,13 +361,30 @@ func (s *Server) cancelSubscription(w http.ResponseWriter, r *http.Request, m *p
 			return http.StatusOK, subscriptionView(sub), nil
 		}
 		now := s.o.Now()
-		n := nextSubVersion(sub, paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_CANCELED, now)
-		n.CanceledTime = timestamppb.New(now)
-		if err := s.produceSubscription(ctx, n); err != nil {
+		p := billingPlan{sub: nextSubVersion(sub, paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_CANCELED, now)}
+		p.sub.CanceledTime = timestamppb.New(now)
+		start := sub.GetCurrentPeriodStartTime().AsTime()
+		if sub.GetScheme() == paymentsv1.BillingScheme_BILLING_SCHEME_METERED &&
+			sub.GetState() != paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_TRIALING && now.After(start) {
+			// The open period's usage so far is charged now: nothing renews it later.
+			csID := billingID("cs_", "metered", id, strconv.FormatInt(start.UnixMilli(), 10), "canceled")
+			if err := s.planMetered(actx, &p, sub, start, now, csID, now); err != nil {
+				s.o.Logger.Error("final usage not planned", "request_id", requestID(r), "err", err)
+				return 0, nil, unavailable("store_unavailable")
+			}
+		}
+		b, err := encodeBillingPlan(p.cs, p.it, p.sub)
+		if err != nil {
+			return 0, nil, &APIError{Status: http.StatusInternalServerError, Type: typeAPI, Code: "encode_failed", Message: "the cancellation could not be encoded"}
+		}
+		if err := s.o.Store.setBillingPlan(actx, s.cancelPlanKey(id), b); err != nil {
+			return 0, nil, unavailable("store_unavailable")
+		}
+		if _, err := s.finishCancel(actx, id); err != nil {
 			s.o.Logger.Error("cancel not produced", "request_id", requestID(r), "err", err)
 			return 0, nil, unavailable("kafka_unavailable")
 		}
-		return http.StatusOK, subscriptionView(n), nil
+		return http.StatusOK, subscriptionView(p.sub), nil
 	})
 }
 
@@ -395,11 +419,12 @@ func (s *Server) renewLoop(ctx context.Context) error {
 const maxRenewalsPerPass = 1000
 
 // renewDue makes subscriptions follow their renewal intents (followRenewalIntents), then
-// renews every live subscription whose current period ended by the Server's clock, one period at a time (so a subscription several periods behind gets each
-// period's renewal). It returns how many renewals it made. Safe to run concurrently, and
-// in several gateways: each renewal happens under the subscription's lock and is planned
-// with deterministic ids before anything is produced. It returns the first error, after
-// trying every due subscription.
+// renews every live subscription whose current period ended by the Server's clock, one
+// period at a time (so a subscription several periods behind gets each period's
+// renewal). It returns how many renewals it made, and the first error after trying every
+// due subscription. Safe to run concurrently, and in several gateways: each renewal
+// happens under the subscription's lock and is planned with deterministic ids before
+// anything is produced. Tests call it to drive simulated time.
 func (s *Server) renewDue(ctx context.Context) (int, error) {
 	// Payments first: a subscription whose intent expired is past due before it renews.
 	_, firstErr := s.followRenewalIntents(ctx)
@@ -446,6 +471,9 @@ func (s *Server) renewOne(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	defer unlock()
+	if canceled, err := s.finishCancel(ctx, id); err != nil || canceled {
+		return false, err
+	}
 	sub, err := s.o.Store.Subscription(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil // scheduled by a projector that has not stored it yet
@@ -503,64 +531,105 @@ func (s *Server) renewOne(ctx context.Context, id string) (bool, error) {
 // period, and the charge — a fixed plan's price for the next period (in advance), or a
 // metered plan's usage of the period that ended (in arrears; none for a trial).
 func (s *Server) planRenewal(ctx context.Context, sub *paymentsv1.Subscription, now time.Time) (billingPlan, error) {
-	var p billingPlan
-	id, merchant := sub.GetSubscriptionId(), sub.GetMerchantId()
+	p := billingPlan{sub: renewedVersion(sub, now)}
+	id := sub.GetSubscriptionId()
 	start, end := sub.GetCurrentPeriodStartTime().AsTime(), sub.GetCurrentPeriodEndTime().AsTime()
-	trialEnded := sub.GetState() == paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_TRIALING
-	p.sub = renewedVersion(sub, now)
-	price := sub.GetPrice()
-	var amount *commonv1.Amount
-	var intentID string
 	switch sub.GetScheme() {
 	case paymentsv1.BillingScheme_BILLING_SCHEME_FIXED:
-		amount = price
-		intentID = renewalIntentID(id, end)
+		return p, s.planIntent(ctx, &p, sub, renewalIntentID(id, end), sub.GetPrice(), now)
 	case paymentsv1.BillingScheme_BILLING_SCHEME_METERED:
-		if trialEnded {
-			break // usage in the trial is free
+		if sub.GetState() == paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_TRIALING {
+			return p, nil // usage in the trial is free
 		}
-		ids, quantity, err := s.o.Store.PeriodUsage(ctx, id, start, end)
-		if err != nil {
-			return p, err
-		}
-		unit, ok := new(big.Int).SetString(price.GetValue(), 10)
-		if !ok {
-			return p, fmt.Errorf("gateway: subscription %s has a corrupt price", id)
-		}
-		total := new(big.Int).Mul(unit, new(big.Int).SetUint64(quantity))
 		csID := billingID("cs_", "metered", id, strconv.FormatInt(start.UnixMilli(), 10))
-		p.cs = &paymentsv1.ChargeSettlement{
-			Meta:         &commonv1.Meta{EventId: eventid.New(settlementKind, csID), EventTime: timestamppb.New(now), Source: source},
-			SettlementId: csID, MerchantId: merchant, Kind: paymentsv1.SettlementKind_SETTLEMENT_KIND_METERED,
-			CustomerId: sub.GetCustomerId(), SubscriptionId: id,
-			Total:    &commonv1.Amount{Value: total.String(), Asset: price.GetAsset(), Decimals: price.GetDecimals()},
-			Quantity: quantity, ChargeIds: ids,
-			PeriodStartTime: timestamppb.New(start), PeriodEndTime: timestamppb.New(end),
-		}
-		if total.Sign() > 0 {
-			if total.Cmp(maxUint256) > 0 {
-				return p, fmt.Errorf("gateway: subscription %s: the period's total exceeds 2^256-1", id)
-			}
-			amount = p.cs.GetTotal()
-			intentID = billingID("pi_", "settlement", csID)
-			p.cs.IntentId = intentID
-		}
-	default:
-		return p, fmt.Errorf("gateway: subscription %s has no billing scheme", id)
+		return p, s.planMetered(ctx, &p, sub, start, end, csID, now)
 	}
-	if intentID != "" {
-		addr, index, err := s.billingDepositAddress(ctx, merchant)
-		if err != nil {
-			return p, err
-		}
-		p.it = s.billingIntent(merchant, intentID, amount, sub.GetChainId(), sub.GetCustomerId(), sub.GetMetadata(), addr, index, now)
-		p.it.SubscriptionId = id
-		if p.cs != nil {
-			p.it.SettlementId = p.cs.GetSettlementId()
-		}
-		p.sub.LatestIntentId = intentID
+	return p, fmt.Errorf("gateway: subscription %s has no billing scheme", id)
+}
+
+// planMetered adds to p the settlement csID of sub's usage in [start, end) — quantity ×
+// unit price, exact — and, unless the total is zero, the intent collecting it.
+func (s *Server) planMetered(ctx context.Context, p *billingPlan, sub *paymentsv1.Subscription, start, end time.Time, csID string, now time.Time) error {
+	id, price := sub.GetSubscriptionId(), sub.GetPrice()
+	ids, quantity, err := s.o.Store.PeriodUsage(ctx, id, start, end)
+	if err != nil {
+		return err
 	}
-	return p, nil
+	unit, ok := new(big.Int).SetString(price.GetValue(), 10)
+	if !ok {
+		return fmt.Errorf("gateway: subscription %s has a corrupt price", id)
+	}
+	total := new(big.Int).Mul(unit, new(big.Int).SetUint64(quantity))
+	if total.Cmp(maxUint256) > 0 {
+		return fmt.Errorf("gateway: subscription %s: the period's total exceeds 2^256-1", id)
+	}
+	p.cs = &paymentsv1.ChargeSettlement{
+		Meta:         &commonv1.Meta{EventId: eventid.New(settlementKind, csID), EventTime: timestamppb.New(now), Source: source},
+		SettlementId: csID, MerchantId: sub.GetMerchantId(), Kind: paymentsv1.SettlementKind_SETTLEMENT_KIND_METERED,
+		CustomerId: sub.GetCustomerId(), SubscriptionId: id,
+		Total:    &commonv1.Amount{Value: total.String(), Asset: price.GetAsset(), Decimals: price.GetDecimals()},
+		Quantity: quantity, ChargeIds: ids,
+		PeriodStartTime: timestamppb.New(start), PeriodEndTime: timestamppb.New(end),
+	}
+	if total.Sign() == 0 {
+		return nil
+	}
+	p.cs.IntentId = billingID("pi_", "settlement", csID)
+	return s.planIntent(ctx, p, sub, p.cs.GetIntentId(), p.cs.GetTotal(), now)
+}
+
+// planIntent adds to p the intent intentID charging amount for sub, at a newly reserved
+// deposit address, and makes it the subscription's latest.
+func (s *Server) planIntent(ctx context.Context, p *billingPlan, sub *paymentsv1.Subscription, intentID string, amount *commonv1.Amount, now time.Time) error {
+	merchant := sub.GetMerchantId()
+	addr, index, err := s.billingDepositAddress(ctx, merchant)
+	if err != nil {
+		return err
+	}
+	p.it = s.billingIntent(merchant, intentID, amount, sub.GetChainId(), sub.GetCustomerId(), sub.GetMetadata(), addr, index, now)
+	p.it.SubscriptionId = sub.GetSubscriptionId()
+	if p.cs != nil {
+		p.it.SettlementId = p.cs.GetSettlementId()
+	}
+	p.sub.LatestIntentId = intentID
+	return nil
+}
+
+// cancelPlanKey is where a cancellation's plan waits until it is produced.
+func (s *Server) cancelPlanKey(id string) string { return s.o.Store.key("subplan", id, "cancel") }
+
+// finishCancel produces a cancellation of subscription id that was planned but not
+// finished (a crash, a Kafka failure); it reports whether there was one. Everything done
+// under a subscription's lock calls it first, so nothing is decided on a subscription
+// whose cancellation is half-way.
+func (s *Server) finishCancel(ctx context.Context, id string) (bool, error) {
+	key := s.cancelPlanKey(id)
+	b, err := s.o.Store.billingPlan(ctx, key)
+	if err != nil || b == nil {
+		return false, err
+	}
+	p, err := decodeBillingPlan(b)
+	if err != nil {
+		return false, err
+	}
+	cur, err := s.o.Store.Subscription(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if cur.GetVersion() >= p.sub.GetVersion() && cur.GetState() != paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_CANCELED {
+		// Not expected (every change under the lock finishes this plan first), but a
+		// cancellation is never dropped: it becomes the current version's next.
+		n := nextSubVersion(cur, paymentsv1.SubscriptionState_SUBSCRIPTION_STATE_CANCELED, p.sub.GetCanceledTime().AsTime())
+		n.CanceledTime, n.LatestIntentId = p.sub.GetCanceledTime(), p.sub.GetLatestIntentId()
+		p.sub = n
+	}
+	if err := s.runBillingPlan(ctx, p); err != nil {
+		return false, err
+	}
+	if err := s.o.Store.rdb.Del(ctx, key).Err(); err != nil {
+		return false, fmt.Errorf("gateway: drop cancel plan: %w", err)
+	}
+	return true, nil
 }
 
 // renewedVersion is sub's next version after its period ended: the next period, ACTIVE
@@ -629,6 +698,9 @@ func (s *Server) followRenewalIntent(ctx context.Context, id string) (bool, erro
 	}
 	defer unlock()
 	if err := s.o.Store.DoneRenewalCheck(ctx, id); err != nil {
+		return false, err
+	}
+	if _, err := s.finishCancel(ctx, id); err != nil {
 		return false, err
 	}
 	sub, err := s.o.Store.Subscription(ctx, id)

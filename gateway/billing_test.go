@@ -394,9 +394,10 @@ func TestSubscriptionPastDueActiveCanceled(t *testing.T) {
 	}
 }
 
-// TestUsageMeteredPeriods records usage in three periods: each period's usage is one
+// TestUsageMeteredPeriods records usage in four periods: each period's usage is one
 // settlement and one intent for exactly quantity × price, a repeated usage_id counts
-// once, late usage is refused, and a period without usage charges nothing.
+// once, late usage is refused, a period without usage charges nothing, and a cancel
+// charges the open period's usage so far.
 func TestUsageMeteredPeriods(t *testing.T) {
 	e, clk := newBillingEnv(t, billT0)
 	const unit = "123456789012345678901234567" // per unit: totals exceed 2^64
@@ -443,14 +444,29 @@ func TestUsageMeteredPeriods(t *testing.T) {
 	e.billRenew(e.server)
 	clk.set(billT0.Add(90 * billDay)) // a period without usage
 	e.billRenew(e.server)
+	clk.set(billT0.Add(91 * billDay))
+	if r := usage(`{"quantity":2}`); r.status != http.StatusCreated {
+		t.Fatalf("usage: %d %s", r.status, r.body)
+	}
+	clk.set(billT0.Add(95 * billDay)) // canceled: the open period's usage is charged now
+	if r := e.do("POST", "/v1/subscriptions/"+sub.ID+"/cancel", e.keys.Secret, ""); r.status != http.StatusOK {
+		t.Fatalf("cancel: %d %s", r.status, r.body)
+	}
+	if r := usage(`{"quantity":1}`); r.status != http.StatusConflict || r.apiError(t).Code != "subscription_canceled" {
+		t.Fatalf("usage after the cancel: %d %s", r.status, r.body)
+	}
+	clk.set(billT0.Add(200 * billDay))
+	if n := e.billRenew(e.server); n != 0 {
+		t.Fatalf("a canceled subscription renewed %d times", n)
+	}
 
 	mul := func(q int64) string {
 		u, _ := new(big.Int).SetString(unit, 10)
 		return u.Mul(u, big.NewInt(q)).String()
 	}
 	css := e.billSettlements()
-	if len(css) != 3 {
-		t.Fatalf("%d settlements, want 3", len(css))
+	if len(css) != 4 {
+		t.Fatalf("%d settlements, want 4", len(css))
 	}
 	sort.Slice(css, func(i, j int) bool {
 		return css[i].GetPeriodStartTime().AsTime().Before(css[j].GetPeriodStartTime().AsTime())
@@ -459,11 +475,13 @@ func TestUsageMeteredPeriods(t *testing.T) {
 	for i, want := range []struct {
 		q     uint64
 		total string
-	}{{12, mul(12)}, {10, mul(10)}, {0, "0"}} {
+		end   time.Duration
+	}{{12, mul(12), 30 * billDay}, {10, mul(10), 60 * billDay}, {0, "0", 90 * billDay}, {2, mul(2), 95 * billDay}} {
 		cs := css[i]
 		if cs.GetKind() != paymentsv1.SettlementKind_SETTLEMENT_KIND_METERED || cs.GetQuantity() != want.q ||
-			cs.GetTotal().GetValue() != want.total || cs.GetSubscriptionId() != sub.ID || len(cs.GetChargeIds()) != map[int]int{0: 3, 1: 10, 2: 0}[i] ||
-			!cs.GetPeriodStartTime().AsTime().Equal(billT0.Add(time.Duration(30*i)*billDay)) {
+			cs.GetTotal().GetValue() != want.total || cs.GetSubscriptionId() != sub.ID || len(cs.GetChargeIds()) != map[int]int{0: 3, 1: 10, 2: 0, 3: 1}[i] ||
+			!cs.GetPeriodStartTime().AsTime().Equal(billT0.Add(time.Duration(30*i)*billDay)) ||
+			!cs.GetPeriodEndTime().AsTime().Equal(billT0.Add(want.end)) {
 			t.Fatalf("settlement %d = %v", i, cs)
 		}
 		if want.q == 0 {
@@ -478,15 +496,18 @@ func TestUsageMeteredPeriods(t *testing.T) {
 			t.Fatalf("intent of settlement %d = %v", i, it)
 		}
 	}
-	if len(intents) != 2 {
-		t.Fatalf("%d intents, want 2", len(intents))
+	if len(intents) != 3 {
+		t.Fatalf("%d intents, want 3", len(intents))
+	}
+	if got := e.billSub(sub.ID); got.Status != "canceled" || got.LatestIntentID != css[3].GetIntentId() {
+		t.Fatalf("canceled subscription = %+v", got)
 	}
 	if r := e.do("GET", "/v1/settlements/"+css[0].GetSettlementId(), e.keys.Secret, ""); r.status != http.StatusOK ||
 		!strings.Contains(string(r.body), `"total":"`+mul(12)+`"`) {
 		t.Fatalf("get settlement: %d %s", r.status, r.body)
 	}
-	if n := len(e.billingRecords(TopicUsage)); n != 13 {
-		t.Fatalf("payments.usage has %d records, want 13", n)
+	if n := len(e.billingRecords(TopicUsage)); n != 14 {
+		t.Fatalf("payments.usage has %d records, want 14", n)
 	}
 }
 

@@ -68,6 +68,10 @@ func (s *Server) createUsage(w http.ResponseWriter, r *http.Request, m *payments
 			return 0, nil, unavailable("subscription_busy")
 		}
 		defer unlock()
+		if _, err := s.finishCancel(context.WithoutCancel(ctx), subID); err != nil {
+			s.o.Logger.Error("cancel not finished", "request_id", requestID(r), "err", err)
+			return 0, nil, unavailable("kafka_unavailable")
+		}
 		sub, aerr := s.subscriptionOf(ctx, merchant, subID)
 		if aerr != nil {
 			return 0, nil, aerr
