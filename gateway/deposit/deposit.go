@@ -2,10 +2,14 @@ package deposit
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha512"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/ethereum/go-ethereum/common"
@@ -43,6 +47,13 @@ const (
 // A Deriver is immutable and safe for concurrent use.
 type Deriver struct {
 	chain *hdkeychain.ExtendedKey // account/0, public
+
+	// The chain node, parsed once: hdkeychain's Derive re-parses (decompresses) the
+	// parent key on every call and its ECPubKey the child, which doubled the cost of an
+	// address.
+	chainCode []byte
+	parentSer []byte              // compressed public key of account/0
+	parent    btcec.JacobianPoint // the same point
 }
 
 // NewDeriver parses an account-level extended public key (mainnet "xpub…" or testnet "tpub…"
@@ -85,7 +96,13 @@ func NewDeriver(xpub string) (*Deriver, error) {
 	if err != nil { // ErrInvalidChild, probability below 2^-127
 		return nil, fmt.Errorf("deposit: derive external chain: %w", err)
 	}
-	return &Deriver{chain: chain}, nil
+	pub, err := chain.ECPubKey()
+	if err != nil {
+		return nil, fmt.Errorf("deposit: external chain public key: %w", err)
+	}
+	d := &Deriver{chain: chain, chainCode: chain.ChainCode(), parentSer: pub.SerializeCompressed()}
+	pub.AsJacobian(&d.parent)
+	return d, nil
 }
 
 // Address returns the Ethereum address of the key at xpub/0/index (m/44'/60'/0'/0/index in
@@ -96,6 +113,33 @@ func (d *Deriver) Address(index uint32) (common.Address, error) {
 	if index > MaxIndex {
 		return common.Address{}, fmt.Errorf("%w: %d is hardened (at least 2^31)", ErrIndex, index)
 	}
+	// BIP-32 CKDpub: I = HMAC-SHA512(chain code, serP(K) || ser32(index)); the child
+	// key is parse256(I_L)·G + K. hdkeychain.Derive computes the same (the tests compare
+	// them); this path skips its parsing of points that are already parsed.
+	mac := hmac.New(sha512.New, d.chainCode)
+	mac.Write(d.parentSer)
+	var ser [4]byte
+	binary.BigEndian.PutUint32(ser[:], index)
+	mac.Write(ser[:])
+	var il btcec.ModNScalar
+	if overflow := il.SetByteSlice(mac.Sum(nil)[:32]); overflow || il.IsZero() {
+		return d.slowAddress(index) // invalid child (probability below 2^-127): hdkeychain's error
+	}
+	var child btcec.JacobianPoint
+	btcec.ScalarBaseMultNonConst(&il, &child)
+	btcec.AddNonConst(&child, &d.parent, &child)
+	if (child.X.IsZero() && child.Y.IsZero()) || child.Z.IsZero() {
+		return d.slowAddress(index)
+	}
+	child.ToAffine()
+	var xy [64]byte
+	child.X.PutBytesUnchecked(xy[:32])
+	child.Y.PutBytesUnchecked(xy[32:])
+	return common.BytesToAddress(crypto.Keccak256(xy[:])[12:]), nil
+}
+
+// slowAddress derives index with hdkeychain: the reference Address must agree with.
+func (d *Deriver) slowAddress(index uint32) (common.Address, error) {
 	child, err := d.chain.Derive(index)
 	if err != nil { // ErrInvalidChild, probability below 2^-127
 		return common.Address{}, fmt.Errorf("deposit: derive index %d: %w", index, err)

@@ -358,3 +358,27 @@ func BenchmarkAddress(b *testing.B) {
 		i++
 	}
 }
+
+// TestAddressAgreesWithHdkeychain: the direct derivation gives hdkeychain's address for
+// the first 2000 indexes and for indexes spread over the whole range.
+func TestAddressAgreesWithHdkeychain(t *testing.T) {
+	_, xpub := account(t, testSeed())
+	d, err := NewDeriver(xpub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(i uint32) {
+		fast, err1 := d.Address(i)
+		slow, err2 := d.slowAddress(i)
+		if err1 != nil || err2 != nil || fast != slow {
+			t.Fatalf("index %d: %s (%v), hdkeychain %s (%v)", i, fast, err1, slow, err2)
+		}
+	}
+	for i := uint32(0); i < 2000; i++ {
+		check(i)
+	}
+	for i := uint32(1); i < 1<<31-1 && i > 0; i = i*7 + 13 {
+		check(i)
+	}
+	check(MaxIndex)
+}
