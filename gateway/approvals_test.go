@@ -541,3 +541,81 @@ func TestEscrowApprovalOpenAPI(t *testing.T) {
 	}
 	walk(doc)
 }
+
+// TestEscrowAndApprovalProjectionRebuild drops the Redis projection and rebuilds it from
+// Kafka: pending approvals (with their reservations), the HELD escrows' indexes and the
+// remembered conditions come back.
+func TestEscrowAndApprovalProjectionRebuild(t *testing.T) {
+	a := newApprovalEnv(t)
+	e := a.env
+	e.eaRun(e.reconDriver(), e.server.runEscrowDriver)
+	ctx := context.Background()
+
+	byCondition, byTimeLock := e.createEscrow("rb-a", 2*time.Hour), e.createEscrow("rb-b", 2*time.Hour)
+	for _, v := range []EscrowIntent{byCondition, byTimeLock} {
+		e.pay(v)
+		e.waitEscrow(v.ID, "held")
+		e.waitIndexed(v.ID)
+	}
+	early := e.createEscrow("rb-c", 2*time.Hour)
+	e.produceCondition("rb-c", "", time.Now()) // remembered only by the rebuild
+	it := a.paid("5000")
+	_, rf := a.refund(e.keys.Secret, it.ID, "3000")
+	a.decide("alice", "approve", rf.Approval.ID)
+
+	flushPrefix(e.rdb, e.store.prefix)
+	if r := e.do("GET", "/v1/approvals/"+rf.Approval.ID, e.keys.Secret, ""); r.status == http.StatusOK {
+		t.Fatal("the projection was not dropped")
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	extra := map[string]func(context.Context, []byte) error{}
+	for _, tp := range []string{TopicConditions, TopicApprovals, TopicPayouts} {
+		extra[tp] = e.server.Projections()[tp]
+	}
+	p := &Projector{Brokers: e.brokers, Store: e.store, TopicPrefix: e.prefix, OnIntent: e.server.escrowHook, Extra: extra}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(pctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	select {
+	case <-p.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the projection did not catch up")
+	}
+	e.server.mu.Lock()
+	clear(e.server.merchants)
+	e.server.mu.Unlock()
+
+	// The pending approval, and the amount it holds.
+	if got := a.approval(rf.Approval.ID); got.Status != "pending" || len(got.ApprovedBy) != 1 {
+		t.Fatalf("approval after the rebuild = %+v", got)
+	}
+	if r, _ := a.refund(e.keys.Secret, it.ID, "2001"); r.status != http.StatusBadRequest {
+		t.Fatalf("refund over what is left after the rebuild: %d %s", r.status, r.body)
+	}
+	if r, got := a.decide("bob", "approve", rf.Approval.ID); r.status != http.StatusOK || got.Status != "executed" {
+		t.Fatalf("approve after the rebuild: %d %s", r.status, r.body)
+	}
+	if got := a.refunds(it.ID); len(got) != 1 || got[rf.ID] != 1 {
+		t.Fatalf("refunds: %v", got)
+	}
+	// The condition index: a condition event releases the held escrow.
+	if err := e.server.handleCondition(ctx, &paymentsv1.ConditionEvent{Meta: &commonv1.Meta{EventId: conditionEventID("rb-a")},
+		ConditionId: "rb-a"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.waitEscrow(byCondition.ID, "released")
+	// The remembered condition: paying the escrow releases it.
+	e.pay(early)
+	e.waitEscrow(early.ID, "released")
+	// The time-lock index: the tick refunds the other held escrow.
+	a.clock.advance(2*time.Hour + time.Minute)
+	if n, err := e.server.expireEscrows(ctx); err != nil || n != 1 {
+		t.Fatalf("time locks after the rebuild: %d moved, %v", n, err)
+	}
+	e.waitEscrow(byTimeLock.ID, "refunded")
+}

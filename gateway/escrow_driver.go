@@ -27,7 +27,12 @@ const projectionWait = 5 * time.Minute
 // with backoff; the partition waits. It returns nil when ctx is done. The client is built
 // from the options of the Server's client (seed brokers, TLS, SASL).
 func (s *Server) consume(ctx context.Context, group, topic string, handle func(context.Context, *kgo.Record) error) error {
+	// The client's own context, cancelled once a leave has had reconLeaveWait (as the
+	// ReconDriver's: a leave can wait for a dead member's session to expire).
+	cctx, cancelClient := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelClient()
 	opts := append(append([]kgo.Opt{}, s.o.Client.Opts()...),
+		kgo.WithContext(cctx),
 		kgo.ConsumerGroup(s.o.TopicPrefix+group),
 		kgo.ConsumeTopics(s.o.TopicPrefix+topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -39,7 +44,11 @@ func (s *Server) consume(ctx context.Context, group, topic string, handle func(c
 	if err != nil {
 		return fmt.Errorf("gateway: %s client: %w", group, err)
 	}
-	defer cl.Close()
+	defer func() {
+		t := time.AfterFunc(reconLeaveWait, cancelClient)
+		defer t.Stop()
+		cl.Close() // offsets are committed after each poll: nothing is lost by giving up
+	}()
 	for {
 		fs := cl.PollRecords(ctx, 500)
 		if ctx.Err() != nil {
