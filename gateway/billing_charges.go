@@ -105,7 +105,10 @@ func (s *Server) createCharge(w http.ResponseWriter, r *http.Request, m *payment
 				return 0, nil, unavailable("store_unavailable")
 			}
 		}
-		if _, err := s.o.Store.Charge(ctx, ch.GetChargeId()); errors.Is(err, ErrNotFound) {
+		if _, err := s.o.Store.Charge(ctx, ch.GetChargeId()); err != nil { // else produced before a crash
+			if !errors.Is(err, ErrNotFound) {
+				return 0, nil, unavailable("store_unavailable")
+			}
 			if err := s.produceBilling(ctx, TopicCharges, merchant, ch); err != nil {
 				s.o.Logger.Error("produce failed", "request_id", requestID(r), "err", err)
 				return 0, nil, unavailable("kafka_unavailable")

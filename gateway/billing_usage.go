@@ -127,7 +127,10 @@ func (s *Server) createUsage(w http.ResponseWriter, r *http.Request, m *payments
 				return 0, nil, unavailable("store_unavailable")
 			}
 		}
-		if _, err := s.o.Store.Usage(ctx, u.GetUsageId()); errors.Is(err, ErrNotFound) {
+		if _, err := s.o.Store.Usage(ctx, u.GetUsageId()); err != nil { // else produced before a crash
+			if !errors.Is(err, ErrNotFound) {
+				return 0, nil, unavailable("store_unavailable")
+			}
 			if err := s.produceBilling(ctx, TopicUsage, merchant, u); err != nil {
 				s.o.Logger.Error("produce failed", "request_id", requestID(r), "err", err)
 				return 0, nil, unavailable("kafka_unavailable")
