@@ -145,16 +145,16 @@ func TestIdempotentResumeAfterCrash(t *testing.T) {
 	var first Intent
 	r.json(t, &first)
 	// Make the record look unfinished: put the plan back and drop the response.
-	plan, err := e.store.Intent(ctx, first.ID)
+	stored, err := e.store.Intent(ctx, first.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := proto.Marshal(plan)
+	p := createPlan{id: stored.GetIntentId(), created: stored.GetCreatedTime().AsTime(), requestID: stored.GetRequestId(), index: stored.GetAddressIndex()}
 	k := e.store.key("idem", m, "k1")
 	if err := e.rdb.HDel(ctx, k, "s", "b").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.rdb.HSet(ctx, k, "p", b, "l", now.Add(30*time.Second).UnixMilli()).Err(); err != nil {
+	if err := e.rdb.HSet(ctx, k, "p", p.prefix()+"|0", "l", now.Add(30*time.Second).UnixMilli()).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if r := e.do("POST", "/v1/payment_intents", e.keys.Secret, ethIntent, "Idempotency-Key", "k1"); r.status != http.StatusConflict ||
@@ -173,25 +173,26 @@ func TestIdempotentResumeAfterCrash(t *testing.T) {
 		t.Fatalf("payments.intents has %d records, want 1", n)
 	}
 
-	// A plan that never reached Kafka nor the projection is produced on resume.
-	it := e.server.newIntent(m, createIntent{amount: &commonv1.Amount{Value: "5", Asset: "ETH", Decimals: 18}, chainID: 1337, expires: time.Hour}, "0xabc", 99, "req_x")
-	b, _ = proto.Marshal(it)
+	// A plan that never reached Kafka nor the projection is produced on resume, and is the
+	// intent the first request would have made.
+	planned := createPlan{id: newID("pi_"), created: now, requestID: "req_x", index: 99}
 	k2 := e.store.key("idem", m, "k2")
 	r = e.do("POST", "/v1/payment_intents", e.keys.Secret, ethIntent, "Idempotency-Key", "k2")
 	var made Intent
 	r.json(t, &made)
 	e.rdb.HDel(ctx, k2, "s", "b")
-	e.rdb.HSet(ctx, k2, "p", b, "l", 0)
+	e.rdb.HSet(ctx, k2, "p", planned.prefix()+"|99", "l", 0)
 	r = e.do("POST", "/v1/payment_intents", e.keys.Secret, ethIntent, "Idempotency-Key", "k2")
 	var got Intent
 	r.json(t, &got)
-	if got.ID != it.GetIntentId() {
-		t.Fatalf("resume produced %s, want the planned %s", got.ID, it.GetIntentId())
+	if got.ID != planned.id || got.AddressIndex != 99 || !got.Created.Equal(now.UTC()) {
+		t.Fatalf("resume produced %+v, want the planned %+v", got, planned)
 	}
+	it := struct{ id string }{planned.id}
 	recs := e.intents()
 	found := false
 	for _, rec := range recs {
-		found = found || rec.GetIntentId() == it.GetIntentId()
+		found = found || rec.GetIntentId() == it.id
 	}
 	if !found || len(recs) != 3 {
 		t.Fatalf("planned intent produced: %v, records %d (want 3)", found, len(recs))

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weirhq/weir/internal/testenv"
+	"github.com/weirhq/weir/schemas/catalog"
 	paymentsv1 "github.com/weirhq/weir/schemas/gen/weir/payments/v1"
 )
 
@@ -77,8 +78,10 @@ func newEnv(t *testing.T, opts ...func(*Options)) *env {
 	e.client = cl
 	adm := kadm.NewClient(cl)
 	var topics []string
-	for _, tp := range []string{TopicIntents, TopicMerchants, TopicRecon, TopicWebhooks} {
-		topics = append(topics, e.prefix+tp)
+	for _, tp := range catalog.All() { // the gateway's topics: what it reads and writes
+		if strings.HasPrefix(tp.Name, "payments.") || tp.Name == TopicRecon || tp.Name == "settlement.payouts" {
+			topics = append(topics, e.prefix+tp.Name)
+		}
 	}
 	ctx := context.Background()
 	res, err := adm.CreateTopics(ctx, 3, 1, nil, topics...)

@@ -248,7 +248,7 @@ func NewServer(o Options) (*Server, error) {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	s.mux.HandleFunc("POST /v1/payment_intents", s.authed(apikey.Secret, s.createIntent))
+	s.mux.HandleFunc("POST /v1/payment_intents", s.authOnly(apikey.Secret, s.createIntent))
 	s.mux.HandleFunc("GET /v1/payment_intents", s.authed(apikey.Secret, s.listIntents))
 	s.mux.HandleFunc("GET /v1/payment_intents/{id}", s.authed(apikey.Publishable, s.getIntent))
 	s.mux.HandleFunc("POST /v1/payment_intents/{id}/cancel", s.authed(apikey.Secret, s.cancelIntent))
@@ -308,6 +308,24 @@ type handler func(w http.ResponseWriter, r *http.Request, m *paymentsv1.Merchant
 // do what least allows (a publishable key only what Publishable may), and applies the
 // merchant's rate limit.
 func (s *Server) authed(least apikey.Kind, h handler) http.HandlerFunc {
+	return s.authOnly(least, func(w http.ResponseWriter, r *http.Request, m *paymentsv1.MerchantConfig) {
+		rate := s.rate(m)
+		wait, err := s.o.Store.Allow(r.Context(), m.GetMerchantId(), rate, s.o.Now())
+		if err != nil {
+			s.internal(w, r, "store_unavailable", err)
+			return
+		}
+		if wait > 0 {
+			rateLimited(w, r, rate, wait)
+			return
+		}
+		h(w, r, m)
+	})
+}
+
+// authOnly is authed without the rate limit, for a handler that applies it in its own
+// store call (createIntent: one Redis round trip for limit, idempotency and address).
+func (s *Server) authOnly(least apikey.Kind, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		m, kind, aerr := s.authenticate(r)
 		if aerr != nil {
@@ -323,23 +341,23 @@ func (s *Server) authed(least apikey.Kind, h handler) http.HandlerFunc {
 				Message: "this request needs a secret key (sk_…); publishable keys may only read payment intents"})
 			return
 		}
-		rate := int(m.GetRateLimitPerSecond())
-		if rate == 0 {
-			rate = s.o.RateLimit
-		}
-		wait, err := s.o.Store.Allow(r.Context(), m.GetMerchantId(), rate, s.o.Now())
-		if err != nil {
-			s.internal(w, r, "store_unavailable", err)
-			return
-		}
-		if wait > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-			fail(w, r, &APIError{Status: http.StatusTooManyRequests, Type: typeRateLimit, Code: "rate_limited",
-				Message: fmt.Sprintf("more than %d requests per second; retry later", rate)})
-			return
-		}
 		h(w, r, m)
 	}
+}
+
+// rate is the merchant's requests per second.
+func (s *Server) rate(m *paymentsv1.MerchantConfig) int {
+	if r := int(m.GetRateLimitPerSecond()); r > 0 {
+		return r
+	}
+	return s.o.RateLimit
+}
+
+// rateLimited writes the 429 of a request refused by the merchant's bucket.
+func rateLimited(w http.ResponseWriter, r *http.Request, rate int, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+	fail(w, r, &APIError{Status: http.StatusTooManyRequests, Type: typeRateLimit, Code: "rate_limited",
+		Message: fmt.Sprintf("more than %d requests per second; retry later", rate)})
 }
 
 // authenticate returns the merchant and kind of the request's key. An APIError with
@@ -515,75 +533,14 @@ func unavailable(code string) *APIError {
 		Message: "the request could not be completed; retry with the same Idempotency-Key"}
 }
 
-// createIntent handles POST /v1/payment_intents.
-func (s *Server) createIntent(w http.ResponseWriter, r *http.Request, m *paymentsv1.MerchantConfig) {
-	body, aerr := readBody(r, s.o.MaxBody)
-	if aerr != nil {
-		fail(w, r, aerr)
-		return
-	}
-	var req CreateIntentRequest
-	if aerr := decodeJSON(body, &req); aerr != nil {
-		fail(w, r, aerr)
-		return
-	}
-	c, aerr := req.validate(s.o.Assets, s.o.IntentTTL)
-	if aerr != nil {
-		fail(w, r, aerr)
-		return
-	}
-	d, err := s.deriver(m.GetXpub())
-	if err != nil {
-		s.internal(w, r, "merchant_xpub_invalid", err)
-		return
-	}
-	ctx := r.Context()
-	s.idem(w, r, m, body, func(planned []byte, plan func([]byte) error) (int, any, *APIError) {
-		it := new(paymentsv1.IntentTransition)
-		if len(planned) > 0 {
-			if err := proto.Unmarshal(planned, it); err != nil {
-				return 0, nil, &APIError{Status: http.StatusInternalServerError, Type: typeAPI, Code: "plan_corrupt", Message: "the stored plan of this request is unreadable"}
-			}
-			if cur, err := s.o.Store.Intent(ctx, it.GetIntentId()); err == nil {
-				return http.StatusCreated, intentView(cur), nil // produced before the crash, and projected
-			}
-		} else {
-			index, err := s.o.Store.NextAddressIndex(ctx, m.GetMerchantId())
-			if err != nil {
-				return 0, nil, unavailable("store_unavailable")
-			}
-			addr, err := d.Address(index)
-			if err != nil {
-				return 0, nil, &APIError{Status: http.StatusInternalServerError, Type: typeAPI, Code: "address_derivation_failed", Message: err.Error()}
-			}
-			it = s.newIntent(m.GetMerchantId(), c, strings.ToLower(addr.Hex()), index, requestID(r))
-			b, err := proto.Marshal(it)
-			if err != nil {
-				return 0, nil, &APIError{Status: http.StatusInternalServerError, Type: typeAPI, Code: "encode_failed", Message: "the intent could not be encoded"}
-			}
-			if err := plan(b); errors.Is(err, ErrPlanTaken) {
-				return 0, nil, &APIError{Status: http.StatusConflict, Type: typeIdempotency, Code: "idempotency_key_in_use",
-					Message: "a retry with this Idempotency-Key took over this request", Param: "Idempotency-Key"}
-			} else if err != nil {
-				return 0, nil, unavailable("store_unavailable")
-			}
-		}
-		if err := s.produce(ctx, it); err != nil {
-			s.o.Logger.Error("produce failed", "request_id", requestID(r), "err", err)
-			return 0, nil, unavailable("kafka_unavailable")
-		}
-		if _, err := s.o.Store.ApplyIntent(context.WithoutCancel(ctx), it); err != nil {
-			// Kafka has it; the projector will store it.
-			s.o.Logger.Warn("intent not projected; the projector will", "intent", it.GetIntentId(), "err", err)
-		}
-		return http.StatusCreated, intentView(it), nil
-	})
+// newIntent builds the first transition of a new intent.
+func (s *Server) newIntent(merchant string, c createIntent, addr string, index uint32, reqID string) *paymentsv1.IntentTransition {
+	return buildIntent(merchant, c, addr, index, reqID, newID("pi_"), s.o.Now())
 }
 
-// newIntent builds the first transition of an intent.
-func (s *Server) newIntent(merchant string, c createIntent, addr string, index uint32, reqID string) *paymentsv1.IntentTransition {
-	now := s.o.Now()
-	id := newID("pi_")
+// buildIntent builds the first transition of intent id, created at now: the same inputs
+// give the same record (a resumed request rebuilds its planned intent with it).
+func buildIntent(merchant string, c createIntent, addr string, index uint32, reqID, id string, now time.Time) *paymentsv1.IntentTransition {
 	return &paymentsv1.IntentTransition{
 		Meta: &commonv1.Meta{
 			EventId:   eventid.New(intentKind, id, "1"),
