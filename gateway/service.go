@@ -19,6 +19,10 @@ import (
 	paymentsv1 "github.com/weirhq/weir/schemas/gen/weir/payments/v1"
 )
 
+// RedisPoolSize is the Redis connection pool the gateway wants: one connection per
+// request in flight (go-redis's default, 10 per CPU, queues requests under load).
+const RedisPoolSize = 256
+
 // DefaultComponent is the gateway's component name (`weir run gateway`).
 const DefaultComponent = "gateway"
 

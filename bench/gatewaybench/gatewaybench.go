@@ -50,7 +50,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	b.topicPrefix = "bench-" + b.id + "."
 	b.redisPrefix = "bench:" + b.id
 
-	b.rdb = redis.NewClient(&redis.Options{Addr: o.RedisAddr})
+	b.rdb = redis.NewClient(&redis.Options{Addr: o.RedisAddr, PoolSize: gateway.RedisPoolSize})
 	defer b.rdb.Close()
 	if err := b.rdb.Ping(ctx).Err(); err != nil {
 		return Result{}, fmt.Errorf("gatewaybench: redis at %s: %w", o.RedisAddr, err)

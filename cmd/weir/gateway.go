@@ -59,7 +59,7 @@ func gatewayComponent(cfg config.Config, logger *slog.Logger) (Component, error)
 	}
 	return &gateway.Service{
 		Addr: cfg.Gateway.Addr, Brokers: cfg.Kafka.Brokers, MasterKey: key,
-		Redis:       redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr}),
+		Redis:       redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, PoolSize: gateway.RedisPoolSize}),
 		RedisPrefix: gatewayRedisPrefix,
 		Server:      gateway.Options{Assets: gatewayAssets(cfg)},
 		Logger:      logger.With("component", gateway.DefaultComponent),
@@ -193,7 +193,7 @@ func (d *devGateway) Run(ctx context.Context) error {
 		return fmt.Errorf("gateway: in-process redis: %w", err)
 	}
 	defer mr.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: gateway.RedisPoolSize})
 	defer rdb.Close()
 	svc := &gateway.Service{Addr: d.addr, Brokers: d.brokers, Redis: rdb, RedisPrefix: gatewayRedisPrefix, MasterKey: key,
 		Server: gateway.Options{Assets: d.assets}, Logger: d.logger,
