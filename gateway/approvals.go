@@ -60,7 +60,7 @@ func (s *Server) approvalRoutes() {
 	s.mux.HandleFunc("POST /v1/approvals/{id}/reject", s.authed(apikey.Secret, s.decideApproval(false)))
 	s.projections[TopicApprovals] = s.projectApproval
 	s.projections[TopicPayouts] = s.projectPayout
-	s.background = append(s.background, s.runApprovalTicks)
+	s.background = append(s.background, s.afterProjection(s.runApprovalTicks))
 }
 
 // callerKey returns the API key the request was authenticated with (by authed).

@@ -51,7 +51,8 @@ func (s *Server) escrowRoutes() {
 	s.mux.HandleFunc("GET /v1/escrows/{id}", s.authed(apikey.Publishable, s.getEscrow))
 	s.hooks = append(s.hooks, s.escrowHook)
 	s.projections[TopicConditions] = s.projectCondition
-	s.background = append(s.background, s.runEscrowDriver, s.runConditions, s.runEscrowTimeLocks)
+	s.background = append(s.background, s.afterProjection(s.runEscrowDriver), s.afterProjection(s.runConditions),
+		s.afterProjection(s.runEscrowTimeLocks))
 }
 
 // CreateEscrowRequest is the body of POST /v1/escrows: a payment intent whose funds are

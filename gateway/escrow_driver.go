@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
@@ -266,4 +267,58 @@ func (s *Server) expireEscrows(ctx context.Context) (int, error) {
 		}
 	}
 	return moved, nil
+}
+
+// afterProjection returns loop, run once the projection has caught up with
+// payments.intents and payments.approvals as they were when it starts: the loops decide
+// from stored versions, and a projection being rebuilt (a Redis that lost its data) would
+// let them fork one. Tests drive the loops directly.
+func (s *Server) afterProjection(loop func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := s.waitProjected(ctx); err != nil {
+			return nil // ctx is done
+		}
+		return loop(ctx)
+	}
+}
+
+// waitProjected blocks until the Projector's stored positions reach the end offsets of
+// payments.intents and payments.approvals as they are now, or ctx is done.
+func (s *Server) waitProjected(ctx context.Context) error {
+	topics := []string{s.o.TopicPrefix + TopicIntents, s.o.TopicPrefix + TopicApprovals}
+	target := map[string]int64{}
+	warned := false
+	if err := retry(ctx, func() error {
+		ends, err := kadm.NewClient(s.o.Client).ListEndOffsets(ctx, topics...)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err != nil {
+			if !warned && ctx.Err() == nil {
+				s.o.Logger.Warn("escrow and approval loops wait: end offsets unavailable", "err", err)
+				warned = true
+			}
+			return err
+		}
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Offset > 0 {
+				target[tpKey(o.Topic, o.Partition)] = o.Offset
+			}
+		})
+		return nil
+	}); err != nil {
+		return err
+	}
+	return retry(ctx, func() error {
+		at, err := s.o.Store.offsets(ctx, "projector")
+		if err != nil {
+			return err
+		}
+		for k, end := range target {
+			if at[k] < end {
+				return errNotProjected
+			}
+		}
+		return nil
+	})
 }

@@ -395,3 +395,40 @@ func FuzzCreateEscrowRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestEscrowLoopsWaitForProjection: the escrow and approval loops start only once the
+// projection has what payments.intents and payments.approvals held when they started.
+func TestEscrowLoopsWaitForProjection(t *testing.T) {
+	e, _ := newFeatureEnv(t)
+	e.createEscrow("wait-1", 2*time.Hour) // on Kafka; the projector has no position yet
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	started, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- e.server.afterProjection(func(ctx context.Context) error {
+			close(started)
+			<-ctx.Done()
+			return nil
+		})(ctx)
+	}()
+	select {
+	case <-started:
+		t.Fatal("the loop started before the projection caught up")
+	case <-time.After(300 * time.Millisecond): // a negative check: nothing may happen
+	}
+	p := &Projector{Brokers: e.brokers, Store: e.store, TopicPrefix: e.prefix}
+	pdone := make(chan error, 1)
+	go func() { pdone <- p.Run(ctx) }()
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the loop did not start after the projection caught up")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-pdone; err != nil {
+		t.Fatal(err)
+	}
+}
