@@ -1015,3 +1015,22 @@ func TestBillingOpenAPI(t *testing.T) {
 	}
 	walk(doc)
 }
+
+// TestSubscriptionIdempotencyKey: a repeated create with one Idempotency-Key answers the
+// first subscription, and Kafka holds one subscription and one first intent.
+func TestSubscriptionIdempotencyKey(t *testing.T) {
+	e, _ := newBillingEnv(t, billT0)
+	body := `{"scheme":"fixed","price":"42","asset":"ETH","chain_id":1,"interval_seconds":86400}`
+	first := e.do("POST", "/v1/subscriptions", e.keys.Secret, body, "Idempotency-Key", "sub-1")
+	again := e.do("POST", "/v1/subscriptions", e.keys.Secret, body, "Idempotency-Key", "sub-1")
+	if first.status != http.StatusCreated || again.status != http.StatusCreated || string(first.body) != string(again.body) ||
+		again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("create: %d %s, again: %d %s", first.status, first.body, again.status, again.body)
+	}
+	if n := len(e.billingRecords(TopicSubscriptions)); n != 1 {
+		t.Fatalf("payments.subscriptions has %d records, want 1", n)
+	}
+	if n := len(e.billFirstVersions()); n != 1 {
+		t.Fatalf("%d intents, want 1", n)
+	}
+}
