@@ -186,6 +186,8 @@ type User struct {
 	SecretKey string `json:"secret_key,omitempty"`
 }
 
+func (u User) withoutSecret() any { u.SecretKey = ""; return u }
+
 // ApprovalPolicy is a merchant's approval policy as the API shows it.
 type ApprovalPolicy struct {
 	Object            string `json:"object"`

@@ -79,8 +79,8 @@ func (a *Admin) CreateMerchant(ctx context.Context, name, xpub string, ratePerSe
 	return m, keys, nil
 }
 
-// RollKey makes a new key of kind for merchant; the keys of that kind it had stop
-// working after grace (0: at once).
+// RollKey makes a new key of kind for merchant; the merchant's own keys of that kind (not
+// its users' keys) stop working after grace (0: at once).
 func (a *Admin) RollKey(ctx context.Context, merchant string, kind apikey.Kind, grace time.Duration) (*paymentsv1.MerchantConfig, Keys, error) {
 	var keys Keys
 	m, err := a.change(ctx, merchant, func(m *paymentsv1.MerchantConfig, now time.Time) error {
@@ -94,7 +94,7 @@ func (a *Admin) RollKey(ctx context.Context, merchant string, kind apikey.Kind, 
 			if k.GetExpiresTime() != nil && !now.Before(k.GetExpiresTime().AsTime()) {
 				continue // expired: dropped from the configuration
 			}
-			if k.GetKind() == want && (k.GetExpiresTime() == nil || expiry.Before(k.GetExpiresTime().AsTime())) {
+			if k.GetKind() == want && k.GetUserId() == "" && (k.GetExpiresTime() == nil || expiry.Before(k.GetExpiresTime().AsTime())) {
 				k.ExpiresTime = timestamppb.New(expiry)
 			}
 			kept = append(kept, k)

@@ -520,12 +520,27 @@ func (s *Server) idem(w http.ResponseWriter, r *http.Request, m *paymentsv1.Merc
 		s.internal(w, r, "encode_failed", err)
 		return
 	}
-	if err := s.o.Store.FinishIdempotent(context.WithoutCancel(ctx), merchant, key, status, b); err != nil {
+	stored := b
+	if sv, ok := v.(secretView); ok {
+		// The replay of a response that showed a secret once does not show it again:
+		// Redis never holds it.
+		if stored, err = jsonBytes(sv.withoutSecret()); err != nil {
+			s.internal(w, r, "encode_failed", err)
+			return
+		}
+	}
+	if err := s.o.Store.FinishIdempotent(context.WithoutCancel(ctx), merchant, key, status, stored); err != nil {
 		s.o.Logger.Error("idempotent response not stored", "request_id", requestID(r), "err", err)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// secretView is a response that shows a secret once (a new key or signing secret); its
+// idempotent replay is withoutSecret.
+type secretView interface {
+	withoutSecret() any
 }
 
 func unavailable(code string) *APIError {

@@ -67,8 +67,9 @@ func (s *Service) Name() string {
 
 // Describe says what the gateway reads and writes.
 func (s *Service) Describe() string {
-	return fmt.Sprintf("serves the merchant API on %s; reads %s, %s, %s; writes %s, %s, %s", s.Addr,
-		TopicRecon, TopicIntents, TopicMerchants, TopicIntents, TopicMerchants, TopicWebhooks)
+	return fmt.Sprintf("serves the merchant API on %s; reads %s, %s, %s, %s, %s, %s; writes the payments.* topics and %s",
+		s.Addr, TopicRecon, TopicIntents, TopicMerchants, "payments.conditions", "payments.approvals",
+		"payments.subscriptions", "settlement.payouts")
 }
 
 // Check reports whether Redis answers.

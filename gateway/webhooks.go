@@ -143,6 +143,8 @@ type webhookEndpoint struct {
 	Secret  string `json:"secret,omitempty"`
 }
 
+func (e webhookEndpoint) withoutSecret() any { e.Secret = ""; return e }
+
 // createEndpoint handles POST /v1/webhook_endpoints {"url": …}.
 func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request, m *paymentsv1.MerchantConfig) {
 	body, aerr := readBody(r, s.o.MaxBody)

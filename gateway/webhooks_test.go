@@ -225,3 +225,33 @@ func webhookAttempts(t *testing.T, e *env) map[string][]paymentsv1.WebhookDelive
 	}
 	return out
 }
+
+// TestReplayDoesNotKeepSecrets: a response that shows a secret once is stored for
+// Idempotency-Key replays without it, so Redis never holds the secret.
+func TestReplayDoesNotKeepSecrets(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		o.Webhooks, o.MasterKey = webhook.NewQueue(redisOf(o), o.Store.prefix+":webhooks"), bytes.Repeat([]byte{3}, 32)
+	})
+	body := `{"url":"http://127.0.0.1:9/hooks"}`
+	first := e.do("POST", "/v1/webhook_endpoints", e.keys.Secret, body, "Idempotency-Key", "ep-1")
+	var ep webhookEndpoint
+	first.json(t, &ep)
+	if first.status != http.StatusCreated || !bytes.HasPrefix([]byte(ep.Secret), []byte("whsec_")) {
+		t.Fatalf("create: %d %s", first.status, first.body)
+	}
+	again := e.do("POST", "/v1/webhook_endpoints", e.keys.Secret, body, "Idempotency-Key", "ep-1")
+	var replay webhookEndpoint
+	again.json(t, &replay)
+	if again.header.Get("Idempotent-Replayed") != "true" || replay.ID != ep.ID || replay.Secret != "" {
+		t.Fatalf("replay: %s", again.body)
+	}
+	stored, err := e.rdb.HGetAll(context.Background(), e.store.key("idem", e.merchant.GetMerchantId(), "ep-1")).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, v := range stored {
+		if bytes.Contains([]byte(v), []byte(ep.Secret)) {
+			t.Fatalf("the idempotency record's field %s holds the secret", f)
+		}
+	}
+}
