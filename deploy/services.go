@@ -48,6 +48,13 @@ func (s Service) Published() []Port {
 	return ports
 }
 
+// ToolEnv lists the variables of local/stack.env that name a tool up.sh installs rather
+// than a server's address: no port, no compose service.
+//   - WEIR_CHDB_PYTHON: a Python with chdb-core (ClickHouse's current engine, in process),
+//     for the test of the current-ClickHouse schema.
+//   - WEIR_SOFTHSM2_MODULE: SoftHSM2's PKCS#11 module, for the signer's HSM backend.
+func ToolEnv() []string { return []string{"WEIR_CHDB_PYTHON", "WEIR_SOFTHSM2_MODULE"} }
+
 // Services returns the catalogue of the real stack, in the order local/up.sh starts it.
 // Each call returns a new slice that the caller may modify.
 //
