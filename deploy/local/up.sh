@@ -8,6 +8,8 @@
 #   geth --dev                       go install'ed at the go-ethereum version of go.mod
 #   chdb-core (ClickHouse 26.9)      pip install'ed into a virtualenv by chdb.sh: the engine
 #                                    of a current ClickHouse, in-process, for the tests
+#   SoftHSM2                         Debian softhsm2: a PKCS#11 module (a library, no server)
+#                                    for the HSM key backend; tests make their own tokens
 #
 # Idempotent: a server that already answers its health check is left alone, so a second run
 # takes seconds. Downloads and the geth binary are cached in ${WEIR_CACHE:-$HOME/.cache/weir}
@@ -149,6 +151,7 @@ ensure_service() {
 missing_packages() {
 	local -A want=(
 		[clickhouse-server]=1 [clickhouse-client]=1 [redis-server]=1 [redis-tools]=1
+		[softhsm2]=1
 	)
 	command -v curl >/dev/null || want[curl]=1
 	command -v unzip >/dev/null || want[unzip]=1
@@ -530,6 +533,30 @@ chdb_prepare() {
 }
 
 # ---------------------------------------------------------------------------------------
+# SoftHSM2: nothing to start. signer/keys loads the PKCS#11 module in-process; its tests
+# make their own token in a temporary directory (SOFTHSM2_CONF) with softhsm2-util.
+
+SOFTHSM2_MODULE=
+
+softhsm2_prepare() {
+	local -a libs
+	mapfile -t libs < <(
+		echo /usr/lib/softhsm/libsofthsm2.so
+		dpkg-query -L libsofthsm2 2>/dev/null | grep '/libsofthsm2\.so$'
+	)
+	local lib
+	for lib in "${libs[@]}"; do
+		if [[ -f $lib ]]; then
+			SOFTHSM2_MODULE=$lib
+			break
+		fi
+	done
+	[[ -n $SOFTHSM2_MODULE ]] || die "softhsm2: libsofthsm2.so not found (dpkg-query -L libsofthsm2)"
+	command -v softhsm2-util >/dev/null || die "softhsm2: softhsm2-util is not on PATH"
+	log "softhsm2: PKCS#11 module $SOFTHSM2_MODULE"
+}
+
+# ---------------------------------------------------------------------------------------
 
 write_stack_env() {
 	cat >"$STACK_ENV.tmp" <<EOF
@@ -542,6 +569,7 @@ WEIR_REDIS_ADDR=$HOST:$REDIS_PORT
 WEIR_ETH_RPC_URL=http://$HOST:$GETH_HTTP_PORT
 WEIR_ETH_WS_URL=ws://$HOST:$GETH_WS_PORT
 WEIR_CHDB_PYTHON=$CHDB_PYTHON
+WEIR_SOFTHSM2_MODULE=$SOFTHSM2_MODULE
 EOF
 	mv "$STACK_ENV.tmp" "$STACK_ENV"
 }
@@ -560,6 +588,7 @@ weir local stack is up ($((SECONDS - START))s); addresses in ${STACK_ENV#"$REPO"
   redis          $HOST:$REDIS_PORT      Redis $(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')
   geth --dev     http://$HOST:$GETH_HTTP_PORT  ws://$HOST:$GETH_WS_PORT   geth $GETH_VERSION
   chdb-core      $CHDB_PYTHON   chdb-core $("$CHDB_PYTHON" -c 'import importlib.metadata as m; print(m.version("chdb-core"))' 2>/dev/null || echo '?') (ClickHouse in-process)
+  softhsm2       $SOFTHSM2_MODULE   SoftHSM $(softhsm2-util --version 2>/dev/null || echo '?') (PKCS#11, in-process)
 logs and pids: ${RUN#"$REPO"/}/   stop: bash deploy/local/down.sh
 EOF
 }
@@ -585,6 +614,7 @@ main() {
 	kafka_prepare
 	es_prepare
 	chdb_prepare
+	softhsm2_prepare
 
 	redis_up
 	clickhouse_up
