@@ -88,7 +88,7 @@ func TestSafeTxHashAgreesWithTypedData(t *testing.T) {
 		{},
 		{To: common.HexToAddress("0x1111111111111111111111111111111111111111"), Value: big.NewInt(3), Data: []byte{0x44, 0x44},
 			Operation: txsign.SafeDelegateCall, SafeTxGas: big.NewInt(5), BaseGas: big.NewInt(6), GasPrice: big.NewInt(7),
-			GasToken: common.HexToAddress("0x8888888888888888888888888888888888888888"),
+			GasToken:       common.HexToAddress("0x8888888888888888888888888888888888888888"),
 			RefundReceiver: common.HexToAddress("0x9999999999999999999999999999999999999999"), Nonce: big.NewInt(10)},
 		{To: common.Address{0xff}, Value: max, SafeTxGas: max, BaseGas: max, GasPrice: max, Nonce: max, Data: make([]byte, 1000)},
 	}
