@@ -27,8 +27,10 @@ type keySigner struct {
 	addr common.Address
 }
 
-func (s keySigner) Sign(_ context.Context, d [32]byte) ([]byte, error) { return crypto.Sign(d[:], s.key) }
-func (s keySigner) Address() common.Address                            { return s.addr }
+func (s keySigner) Sign(_ context.Context, d [32]byte) ([]byte, error) {
+	return crypto.Sign(d[:], s.key)
+}
+func (s keySigner) Address() common.Address { return s.addr }
 
 // TestGethGapSpeedUpAndCancel drives the Manager against the real geth --dev node: a
 // transaction signed above an unsigned reservation waits in the node's queue and Gaps
@@ -66,8 +68,12 @@ func TestGethGapSpeedUpAndCancel(t *testing.T) {
 	}
 	waitMined(ctx, t, ec, fund)
 
-	pending := func(ctx context.Context, _ uint64, from common.Address) (uint64, error) { return ec.PendingNonceAt(ctx, from) }
-	latest := func(ctx context.Context, _ uint64, from common.Address) (uint64, error) { return ec.NonceAt(ctx, from, nil) }
+	pending := func(ctx context.Context, _ uint64, from common.Address) (uint64, error) {
+		return ec.PendingNonceAt(ctx, from)
+	}
+	latest := func(ctx context.Context, _ uint64, from common.Address) (uint64, error) {
+		return ec.NonceAt(ctx, from, nil)
+	}
 	m := open(t, t.TempDir(), pending)
 
 	signer := types.LatestSignerForChainID(chainID)
