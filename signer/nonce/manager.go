@@ -67,7 +67,9 @@ func WithReplacements(speedUp, cancel bool) Option {
 func WithLogger(l pebble.Logger) Option { return func(o *options) { o.logger = l } }
 
 // Manager hands out nonces and guards against double signing; see the package doc. It
-// is safe for concurrent use.
+// is safe for concurrent use. Every method that changes state blocks until its change is
+// fsynced; Reserve also blocks on the pending nonce function when it (re)initialises an
+// account, and Gaps on the latest nonce function, with the caller's ctx.
 type Manager struct {
 	db      *pebble.DB
 	pending NonceFunc
