@@ -63,11 +63,14 @@
 // State: the Engine records a request when it allows it, and the signer records
 // approved ones (Engine.Record) before signing, so every signed request counts,
 // whichever rule let it through, and denied ones never do. Events dated after the
-// request also count (out-of-order events make limits stricter, never looser).
+// request also count (out-of-order events make limits stricter, never looser); the
+// request's own event, if it was already recorded (a retry), does not. A destination
+// limit never holds for a contract creation, which has no destination.
 //
 // State is an interface; PebbleState keeps usage in a Pebble directory, synced on every
 // Record, and MemState in memory. Prune drops events older than the longest window
-// (MaxWindow at most).
+// (MaxWindow at most). The Engine serialises evaluate-and-record, so concurrent
+// requests cannot together overshoot a limit that each alone fits.
 //
 // # Versions
 //
@@ -76,7 +79,9 @@
 // archiving the previous one. Published and archived versions are immutable: editing is
 // drafting a new version. The hash (Policy.Hash, "sha256:" + hex) is the SHA-256 of the
 // canonical JSON of the rules and allow-lists, always computed, never taken from input.
-// Allow-lists are part of the policy version and its hash.
+// Allow-lists are part of the policy version and its hash. OpenStore persists every
+// change to a PolicyLog (PebbleState) before applying it, and recomputes every hash
+// when it loads, refusing a copy whose content does not match its hash.
 //
 // # Approvals
 //
@@ -84,4 +89,16 @@
 // the approvals of one request bound to its payload hash: distinct approvers from the
 // set, each approval valid for TTL, accepted until Request.Time + TTL, one rejection
 // rejects, and replays (same approver again, another request or payload) are refused.
+//
+// # Wiring
+//
+// The signer opens one PebbleState (usage and, as a PolicyLog, the policy versions),
+// OpenStore over it, and an Engine over both. For each SigningRequest it builds a
+// Request (asset and amount from transfer_amount or value, Balance from its balance
+// source when a policy uses balance_share, Time from the event time) and calls
+// Engine.Evaluate: allow signs (usage already recorded), deny refuses, and
+// require_approvals starts an Approvals bound to the transaction's digest, fed from
+// signer.approvals; once it reports StatusApproved the signer calls Engine.Record and
+// signs. Every Decision carries the policy id, version and hash and the deciding rule
+// for the AuditRecord. A periodic State.Prune(now - MaxWindow) bounds the state.
 package policy

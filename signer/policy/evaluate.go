@@ -363,7 +363,7 @@ func (c *Compiled) overLimit(ctx context.Context, cr *compiledRule, req *Request
 	if state == nil {
 		return "", false, errNoState
 	}
-	k := WindowKey{Scope: l.Scope}
+	k := WindowKey{Scope: l.Scope, Except: req.RequestID}
 	switch l.Scope {
 	case ScopeKey:
 		k.Subject = req.KeyID

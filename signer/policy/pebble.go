@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,8 +16,9 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// PebbleState is a State in a Pebble database in a directory. Record syncs to disk
-// before it returns, so recorded usage survives a crash or a kill. It is safe for
+// PebbleState is a State, and a PolicyLog, in a Pebble database in a directory. Record
+// and SavePolicies sync to disk before they return, so what they wrote survives a crash
+// or a kill. It is safe for
 // concurrent use; one directory belongs to one process (Pebble locks it).
 //
 // Keys:
@@ -24,6 +26,7 @@ import (
 //	'r' request_id                                  -> event time (idempotency)
 //	's' scope len(subject) subject time request_id  -> key, to, asset, amount
 //	't' time request_id                             -> key, to, asset, amount
+//	'p' len(policy id) policy id version            -> policy JSON (PolicyLog)
 //
 // with time as 8 big-endian bytes of UnixNano with the sign bit flipped, so that the
 // byte order is the time order: Usage reads one range of 's', Prune one of 't'.
@@ -76,6 +79,9 @@ func (s *PebbleState) Usage(ctx context.Context, k WindowKey, since time.Time) (
 				it.Close()
 				return nil, 0, err
 			}
+		}
+		if k.Except != "" && string(it.Key()[len(prefix)+8:]) == k.Except {
+			continue
 		}
 		v, err := it.ValueAndErr()
 		if err != nil {
@@ -264,4 +270,49 @@ func (l pebbleLogger) Errorf(format string, args ...any) {
 func (l pebbleLogger) Fatalf(format string, args ...any) {
 	l.log.Error("policy state: pebble: fatal: " + fmt.Sprintf(format, args...))
 	os.Exit(1)
+}
+
+// SavePolicies implements PolicyLog: one synced batch.
+func (s *PebbleState) SavePolicies(ps ...Policy) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	for _, p := range ps {
+		v, err := json.Marshal(p)
+		if err != nil {
+			return fmt.Errorf("policy: save %s version %d: %w", p.ID, p.Version, err)
+		}
+		_ = b.Set(policyKey(p.ID, p.Version), v, nil)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("policy: save policies: %w", err)
+	}
+	return nil
+}
+
+// LoadPolicies implements PolicyLog.
+func (s *PebbleState) LoadPolicies() ([]Policy, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'p'}, UpperBound: []byte{'q'}})
+	if err != nil {
+		return nil, fmt.Errorf("policy: load policies: %w", err)
+	}
+	defer it.Close()
+	var out []Policy
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, fmt.Errorf("policy: load policies: %w", err)
+		}
+		var p Policy
+		if err := json.Unmarshal(v, &p); err != nil {
+			return nil, fmt.Errorf("policy: load policy %q: %w", it.Key(), err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func policyKey(id string, version uint64) []byte {
+	k := binary.AppendUvarint([]byte{'p'}, uint64(len(id)))
+	k = append(k, id...)
+	return binary.BigEndian.AppendUint64(k, version)
 }

@@ -18,6 +18,9 @@ type WindowKey struct {
 	// Asset restricts the usage to one asset; empty for every asset (then only the
 	// count is meaningful and the amount returned is 0).
 	Asset string
+	// Except, if set, is a request id whose event is left out, so that a request
+	// evaluated again (a retry after it was recorded) is not counted against itself.
+	Except string
 }
 
 // Event is one signed (or about to be signed) request as the usage state records it.
@@ -83,7 +86,7 @@ func (s *MemState) Usage(ctx context.Context, k WindowKey, since time.Time) (*bi
 	defer s.mu.Unlock()
 	sum, n := new(big.Int), 0
 	for _, ev := range s.events {
-		if !ev.Time.After(since) || !subjectOf(ev, k.Scope, k.Subject) {
+		if !ev.Time.After(since) || !subjectOf(ev, k.Scope, k.Subject) || (k.Except != "" && ev.RequestID == k.Except) {
 			continue
 		}
 		if k.Asset != "" {

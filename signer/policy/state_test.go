@@ -52,16 +52,16 @@ func TestStateSemantics(t *testing.T) {
 				amt   *big.Int
 				n     int
 			}{
-				{WindowKey{ScopeKey, "k1", "ETH"}, t0.Add(-1), eth(3), 2},
-				{WindowKey{ScopeKey, "k1", "ETH"}, t0, eth(2), 1}, // since is exclusive
-				{WindowKey{ScopeKey, "k1", ""}, t0.Add(-1), big.NewInt(0), 3},
-				{WindowKey{ScopeKey, "k1", usdc}, t0.Add(-1), big.NewInt(7), 1},
-				{WindowKey{ScopeKey, "k2", "ETH"}, t0.Add(-1), eth(12), 2},
-				{WindowKey{ScopeKey, "k", "ETH"}, t0.Add(-1), big.NewInt(0), 0},
-				{WindowKey{ScopeDestination, addrA, "ETH"}, t0.Add(-1), eth(5), 2},
-				{WindowKey{ScopeDestination, addrA, ""}, t0.Add(-1), big.NewInt(0), 3},
-				{WindowKey{ScopeDestination, addrB, ""}, t0.Add(time.Minute), big.NewInt(0), 0},
-				{WindowKey{ScopeDestination, "", ""}, time.Time{}, big.NewInt(0), 0},
+				{WindowKey{Scope: ScopeKey, Subject: "k1", Asset: "ETH"}, t0.Add(-1), eth(3), 2},
+				{WindowKey{Scope: ScopeKey, Subject: "k1", Asset: "ETH"}, t0, eth(2), 1}, // since is exclusive
+				{WindowKey{Scope: ScopeKey, Subject: "k1", Asset: ""}, t0.Add(-1), big.NewInt(0), 3},
+				{WindowKey{Scope: ScopeKey, Subject: "k1", Asset: usdc}, t0.Add(-1), big.NewInt(7), 1},
+				{WindowKey{Scope: ScopeKey, Subject: "k2", Asset: "ETH"}, t0.Add(-1), eth(12), 2},
+				{WindowKey{Scope: ScopeKey, Subject: "k", Asset: "ETH"}, t0.Add(-1), big.NewInt(0), 0},
+				{WindowKey{Scope: ScopeDestination, Subject: addrA, Asset: "ETH"}, t0.Add(-1), eth(5), 2},
+				{WindowKey{Scope: ScopeDestination, Subject: addrA, Asset: ""}, t0.Add(-1), big.NewInt(0), 3},
+				{WindowKey{Scope: ScopeDestination, Subject: addrB, Asset: ""}, t0.Add(time.Minute), big.NewInt(0), 0},
+				{WindowKey{Scope: ScopeDestination, Subject: "", Asset: ""}, time.Time{}, big.NewInt(0), 0},
 			} {
 				amt, n, err := st.Usage(ctx, tc.k, tc.since)
 				if err != nil || amt.Cmp(tc.amt) != 0 || n != tc.n {
@@ -71,13 +71,13 @@ func TestStateSemantics(t *testing.T) {
 			if err := st.Prune(ctx, t0.Add(3*time.Minute)); err != nil {
 				t.Fatal(err)
 			}
-			if _, n, _ := st.Usage(ctx, WindowKey{ScopeKey, "k1", ""}, time.Time{}); n != 0 {
+			if _, n, _ := st.Usage(ctx, WindowKey{Scope: ScopeKey, Subject: "k1", Asset: ""}, time.Time{}); n != 0 {
 				t.Errorf("k1 after prune: %d events", n)
 			}
-			if _, n, _ := st.Usage(ctx, WindowKey{ScopeKey, "k2", ""}, time.Time{}); n != 2 {
+			if _, n, _ := st.Usage(ctx, WindowKey{Scope: ScopeKey, Subject: "k2", Asset: ""}, time.Time{}); n != 2 {
 				t.Errorf("k2 after prune: %d events, want 2", n)
 			}
-			if _, n, _ := st.Usage(ctx, WindowKey{ScopeDestination, addrA, ""}, time.Time{}); n != 1 {
+			if _, n, _ := st.Usage(ctx, WindowKey{Scope: ScopeDestination, Subject: addrA, Asset: ""}, time.Time{}); n != 1 {
 				t.Errorf("addrA after prune: %d events, want 1", n)
 			}
 			for _, bad := range []Event{
@@ -117,7 +117,7 @@ func TestPebbleStateReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	amt, n, err := st.Usage(ctx, WindowKey{ScopeKey, "k1", "ETH"}, t0.Add(-time.Second))
+	amt, n, err := st.Usage(ctx, WindowKey{Scope: ScopeKey, Subject: "k1", Asset: "ETH"}, t0.Add(-time.Second))
 	if err != nil || n != 5 || amt.Cmp(eth(10)) != 0 {
 		t.Fatalf("after reopen: %s, %d, %v; want 10 ETH in 5", amt, n, err)
 	}
@@ -125,7 +125,7 @@ func TestPebbleStateReopen(t *testing.T) {
 	if err := st.Record(ctx, event("r0", "k1", addrA, "ETH", eth(50), t0)); err != nil {
 		t.Fatal(err)
 	}
-	if _, n, _ := st.Usage(ctx, WindowKey{ScopeKey, "k1", "ETH"}, t0.Add(-time.Second)); n != 5 {
+	if _, n, _ := st.Usage(ctx, WindowKey{Scope: ScopeKey, Subject: "k1", Asset: "ETH"}, t0.Add(-time.Second)); n != 5 {
 		t.Fatalf("replay after reopen counted: %d", n)
 	}
 }
@@ -179,7 +179,7 @@ func TestPebbleStateSurvivesKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	amt, got, err := st.Usage(context.Background(), WindowKey{ScopeKey, "k1", "ETH"}, t0.Add(-time.Second))
+	amt, got, err := st.Usage(context.Background(), WindowKey{Scope: ScopeKey, Subject: "k1", Asset: "ETH"}, t0.Add(-time.Second))
 	if err != nil || got != n || amt.Cmp(eth(n)) != 0 {
 		t.Fatalf("after SIGKILL: %s in %d, %v; want %d ETH in %d", amt, got, err, n, n)
 	}
@@ -203,5 +203,25 @@ func TestEventKeysOrder(t *testing.T) {
 	}
 	if _, err := decodeEvent([]byte{5, 'a'}); err == nil {
 		t.Fatal("corrupt record decoded")
+	}
+}
+
+// TestUsageExcept: the excepted request id is left out of the usage.
+func TestUsageExcept(t *testing.T) {
+	ctx := context.Background()
+	for _, st := range states(t) {
+		for _, ev := range []Event{event("a", "k1", addrA, "ETH", eth(1), t0), event("b", "k1", addrA, "ETH", eth(2), t0)} {
+			if err := st.Record(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, scope := range []WindowKey{{Scope: ScopeKey, Subject: "k1"}, {Scope: ScopeDestination, Subject: addrA}} {
+			k := scope
+			k.Asset, k.Except = "ETH", "b"
+			amt, n, err := st.Usage(ctx, k, time.Time{})
+			if err != nil || n != 1 || amt.Cmp(eth(1)) != 0 {
+				t.Errorf("%T %+v: %s, %d, %v", st, k, amt, n, err)
+			}
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -23,13 +24,24 @@ var (
 	ErrHashMismatch = errors.New("policy: hash does not match content")
 )
 
+// PolicyLog persists the versions of a Store (PebbleState is one).
+type PolicyLog interface {
+	// SavePolicies durably writes the given versions in one atomic write, replacing
+	// earlier copies of the same id and version.
+	SavePolicies(ps ...Policy) error
+	// LoadPolicies returns every saved version.
+	LoadPolicies() ([]Policy, error)
+}
+
 // Store holds the versions of policies. Each policy id has versions 1, 2, ...; at most
 // one is published (the active one), older published ones are archived, and drafts can
-// be edited until published. Returned policies are copies. The Store lives in memory;
-// the signer persists what it returns (Draft, Publish) and reloads it with Restore. Safe
-// for concurrent use; no method blocks on I/O.
+// be edited until published. Returned policies are copies. A Store from NewStore lives
+// in memory; one from OpenStore also writes every change to its PolicyLog before
+// applying it, so what a Draft or Publish returned survives a restart. Safe for
+// concurrent use; Draft and Publish block on the log, if any.
 type Store struct {
 	now func() time.Time
+	log PolicyLog
 
 	mu       sync.RWMutex
 	policies map[string][]*Policy // by id; index version-1
@@ -51,6 +63,35 @@ func NewStore(opts ...StoreOption) *Store {
 	return s
 }
 
+// OpenStore returns a Store holding the versions saved in log (checked as Restore does)
+// that saves every later change to it.
+func OpenStore(log PolicyLog, opts ...StoreOption) (*Store, error) {
+	ps, err := log.LoadPolicies()
+	if err != nil {
+		return nil, fmt.Errorf("policy: load policies: %w", err)
+	}
+	s := NewStore(opts...)
+	if err := s.Restore(ps); err != nil {
+		return nil, err
+	}
+	s.log = log
+	return s, nil
+}
+
+func (s *Store) save(ps ...*Policy) error {
+	if s.log == nil {
+		return nil
+	}
+	vals := make([]Policy, len(ps))
+	for i, p := range ps {
+		vals[i] = *p
+	}
+	if err := s.log.SavePolicies(vals...); err != nil {
+		return fmt.Errorf("policy: save: %w", err)
+	}
+	return nil
+}
+
 // Draft validates p and stores it as a draft. With p.Version 0 (or the next version
 // number) it creates the next version of p.ID; with the version of an existing draft it
 // replaces that draft's rules, allow-lists and CreatedBy. Drafting over a published or
@@ -69,6 +110,9 @@ func (s *Store) Draft(p Policy) (Policy, error) {
 	case c.Version == 0 || c.Version == uint64(len(vs))+1:
 		c.Version = uint64(len(vs)) + 1
 		c.CreatedAt = s.now().UTC()
+		if err := s.save(c); err != nil {
+			return Policy{}, err
+		}
 		s.policies[c.ID] = append(vs, c)
 	case c.Version <= uint64(len(vs)):
 		old := vs[c.Version-1]
@@ -76,6 +120,9 @@ func (s *Store) Draft(p Policy) (Policy, error) {
 			return Policy{}, fmt.Errorf("%w: %s version %d is %s", ErrImmutable, c.ID, c.Version, old.Status)
 		}
 		c.CreatedAt = old.CreatedAt
+		if err := s.save(c); err != nil {
+			return Policy{}, err
+		}
 		vs[c.Version-1] = c
 	default:
 		return Policy{}, fmt.Errorf("%w: %s version %d (next is %d)", ErrNotFound, c.ID, c.Version, len(vs)+1)
@@ -105,10 +152,20 @@ func (s *Store) Publish(id string, version uint64) (Policy, error) {
 	if err != nil {
 		return Policy{}, err // cannot happen: drafts are valid
 	}
+	var old *Policy
 	if a := s.active[id]; a != nil {
-		old := s.policies[id][a.p.Version-1].Clone()
+		old = s.policies[id][a.p.Version-1].Clone()
 		old.Status = StatusArchived
-		s.policies[id][a.p.Version-1] = old
+	}
+	changed := []*Policy{pub}
+	if old != nil {
+		changed = append(changed, old)
+	}
+	if err := s.save(changed...); err != nil {
+		return Policy{}, err
+	}
+	if old != nil {
+		s.policies[id][old.Version-1] = old
 	}
 	s.policies[id][version-1] = pub
 	s.active[id] = c
@@ -185,13 +242,7 @@ func (s *Store) Restore(policies []Policy) (err error) {
 	}()
 	sorted := slices.Clone(policies)
 	slices.SortFunc(sorted, func(a, b Policy) int {
-		if a.ID != b.ID {
-			if a.ID < b.ID {
-				return -1
-			}
-			return 1
-		}
-		return int(a.Version) - int(b.Version)
+		return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.Version, b.Version))
 	})
 	for _, p := range sorted {
 		c := p.Clone()

@@ -425,3 +425,67 @@ func FuzzParsePolicy(f *testing.F) {
 		}
 	})
 }
+
+// TestStorePersists: a Store over a PebbleState comes back as it was after a reopen,
+// and a tampered saved version is refused.
+func TestStorePersists(t *testing.T) {
+	dir := t.TempDir()
+	st, err := OpenPebbleState(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenStore(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParsePolicy([]byte(docExample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Draft(*p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Publish("payouts", 1); err != nil {
+		t.Fatal(err)
+	}
+	p.Rules = p.Rules[1:]
+	if _, err := s.Draft(*p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Publish("payouts", 2); err != nil {
+		t.Fatal(err)
+	}
+	p.Version = 0
+	if _, err := s.Draft(*p); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(s.History("payouts"))
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err = OpenPebbleState(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err = OpenStore(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(s.History("payouts"))
+	if string(got) != string(want) {
+		t.Fatalf("after reopen:\n%s\nwant\n%s", got, want)
+	}
+	if a, err := s.Active("payouts"); err != nil || a.Policy().Version != 2 {
+		t.Fatalf("active after reopen: %v", err)
+	}
+	h := s.History("payouts")
+	h[0].Rules[0].Action = ActionAllow
+	if err := st.SavePolicies(h[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenStore(st); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("tampered log: %v", err)
+	}
+}
