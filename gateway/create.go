@@ -134,6 +134,16 @@ func (s *Server) createIntent(w http.ResponseWriter, r *http.Request, m *payment
 		fail(w, r, aerr)
 		return
 	}
+	s.create(w, r, m, body, c, nil, func(it *paymentsv1.IntentTransition) any { return intentView(it) })
+}
+
+// create makes a new intent from the validated request c whose raw body is body: the
+// admit script, the address, the produce, the commit script. decorate, if set, adds what
+// a kind of intent carries beyond c (an escrow's terms); it must depend only on c and the
+// intent as built, so that a resumed request rebuilds the same record. view renders the
+// answer.
+func (s *Server) create(w http.ResponseWriter, r *http.Request, m *paymentsv1.MerchantConfig, body []byte, c createIntent,
+	decorate func(*paymentsv1.IntentTransition), view func(*paymentsv1.IntentTransition) any) {
 	d, err := s.deriver(m.GetXpub())
 	if err != nil {
 		s.internal(w, r, "merchant_xpub_invalid", err)
@@ -205,6 +215,9 @@ func (s *Server) createIntent(w http.ResponseWriter, r *http.Request, m *payment
 		return
 	}
 	it := buildIntent(merchant, c, strings.ToLower(addr.Hex()), plan.index, plan.requestID, plan.id, plan.created)
+	if decorate != nil {
+		decorate(it)
+	}
 	produce := true
 	if resumed {
 		// The request that planned it may have produced it before it died: the
@@ -226,7 +239,7 @@ func (s *Server) createIntent(w http.ResponseWriter, r *http.Request, m *payment
 			return
 		}
 	}
-	respBody, err := jsonBytes(intentView(it))
+	respBody, err := jsonBytes(view(it))
 	if err != nil {
 		s.internal(w, r, "encode_failed", err)
 		return

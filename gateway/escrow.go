@@ -157,50 +157,10 @@ func (s *Server) createEscrow(w http.ResponseWriter, r *http.Request, m *payment
 		fail(w, r, aerr)
 		return
 	}
-	d, err := s.deriver(m.GetXpub())
-	if err != nil {
-		s.internal(w, r, "merchant_xpub_invalid", err)
-		return
-	}
-	ctx := r.Context()
-	s.idem(w, r, m, body, func(planned []byte, plan func([]byte) error) (int, any, *APIError) {
-		it := new(paymentsv1.IntentTransition)
-		if len(planned) > 0 {
-			if err := proto.Unmarshal(planned, it); err != nil {
-				return 0, nil, &APIError{Status: http.StatusInternalServerError, Type: typeAPI, Code: "plan_corrupt", Message: "the stored plan of this request is unreadable"}
-			}
-			if cur, err := s.o.Store.Intent(ctx, it.GetIntentId()); err == nil {
-				return http.StatusCreated, escrowView(cur), nil
-			}
-		} else {
-			index, err := s.o.Store.NextAddressIndex(ctx, m.GetMerchantId())
-			if err != nil {
-				return 0, nil, unavailable("store_unavailable")
-			}
-			addr, err := d.Address(index)
-			if err != nil {
-				return 0, nil, &APIError{Status: http.StatusInternalServerError, Type: typeAPI, Code: "address_derivation_failed", Message: err.Error()}
-			}
-			it = s.newIntent(m.GetMerchantId(), c.intent, strings.ToLower(addr.Hex()), index, requestID(r))
-			it.Escrow = &paymentsv1.Escrow{ConditionId: c.conditionID,
-				TimeLockExpiresTime: timestamppb.New(it.GetCreatedTime().AsTime().Add(c.timeLock))}
-			b, err := proto.Marshal(it)
-			if err != nil {
-				return 0, nil, &APIError{Status: http.StatusInternalServerError, Type: typeAPI, Code: "encode_failed", Message: "the escrow could not be encoded"}
-			}
-			if err := plan(b); err != nil {
-				return 0, nil, planError(err)
-			}
-		}
-		if err := s.produce(ctx, it); err != nil {
-			s.o.Logger.Error("produce failed", "request_id", requestID(r), "err", err)
-			return 0, nil, unavailable("kafka_unavailable")
-		}
-		if _, err := s.o.Store.ApplyIntent(context.WithoutCancel(ctx), it); err != nil {
-			s.o.Logger.Warn("escrow not projected; the projector will", "intent", it.GetIntentId(), "err", err)
-		}
-		return http.StatusCreated, escrowView(it), nil
-	})
+	s.create(w, r, m, body, c.intent, func(it *paymentsv1.IntentTransition) {
+		it.Escrow = &paymentsv1.Escrow{ConditionId: c.conditionID,
+			TimeLockExpiresTime: timestamppb.New(it.GetCreatedTime().AsTime().Add(c.timeLock))}
+	}, func(it *paymentsv1.IntentTransition) any { return escrowView(it) })
 }
 
 // getEscrow handles GET /v1/escrows/{id}.
