@@ -61,18 +61,7 @@ func (s *Store) ApplyApproval(ctx context.Context, a *paymentsv1.ApprovalRequest
 
 // Approval returns the stored approval request id, or ErrNotFound.
 func (s *Store) Approval(ctx context.Context, id string) (*paymentsv1.ApprovalRequest, error) {
-	b, err := s.rdb.HGet(ctx, s.key("apr", id), "pb").Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("gateway: read approval: %w", err)
-	}
-	a := new(paymentsv1.ApprovalRequest)
-	if err := proto.Unmarshal(b, a); err != nil {
-		return nil, fmt.Errorf("gateway: decode approval %s: %w", id, err)
-	}
-	return a, nil
+	return readRecord[paymentsv1.ApprovalRequest](ctx, s, s.key("apr", id), "approval", id)
 }
 
 // dueApprovals returns up to limit PENDING requests that expire at or before now.

@@ -88,55 +88,13 @@ func (s *Store) ApplySubscription(ctx context.Context, sub *paymentsv1.Subscript
 
 // Subscription returns the stored subscription id, or ErrNotFound.
 func (s *Store) Subscription(ctx context.Context, id string) (*paymentsv1.Subscription, error) {
-	b, err := s.rdb.HGet(ctx, s.key("sub", id), "pb").Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("gateway: read subscription: %w", err)
-	}
-	sub := new(paymentsv1.Subscription)
-	if err := proto.Unmarshal(b, sub); err != nil {
-		return nil, fmt.Errorf("gateway: decode subscription %s: %w", id, err)
-	}
-	return sub, nil
+	return readRecord[paymentsv1.Subscription](ctx, s, s.key("sub", id), "subscription", id)
 }
 
 // Subscriptions returns up to limit of merchant's subscriptions, newest first, starting
 // after the subscription id after ("" for the newest), and whether more follow.
 func (s *Store) Subscriptions(ctx context.Context, merchant, after string, limit int) ([]*paymentsv1.Subscription, bool, error) {
-	list := s.key("subs", merchant)
-	start := int64(0)
-	if after != "" {
-		rank, err := s.rdb.ZRevRank(ctx, list, after).Result()
-		if errors.Is(err, redis.Nil) {
-			return nil, false, ErrNotFound
-		}
-		if err != nil {
-			return nil, false, fmt.Errorf("gateway: list subscriptions: %w", err)
-		}
-		start = rank + 1
-	}
-	ids, err := s.rdb.ZRevRange(ctx, list, start, start+int64(limit)).Result()
-	if err != nil {
-		return nil, false, fmt.Errorf("gateway: list subscriptions: %w", err)
-	}
-	more := len(ids) > limit
-	if more {
-		ids = ids[:limit]
-	}
-	out := make([]*paymentsv1.Subscription, 0, len(ids))
-	for _, id := range ids {
-		sub, err := s.Subscription(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		out = append(out, sub)
-	}
-	return out, more, nil
+	return readPage(ctx, s, s.key("subs", merchant), "subscriptions", after, limit, s.Subscription)
 }
 
 // DueSubscriptions returns up to limit ids of live subscriptions whose period ended by

@@ -73,24 +73,41 @@ func (s *Store) ApplyIntent(ctx context.Context, it *paymentsv1.IntentTransition
 
 // Intent returns the stored intent id, or ErrNotFound.
 func (s *Store) Intent(ctx context.Context, id string) (*paymentsv1.IntentTransition, error) {
-	b, err := s.rdb.HGet(ctx, s.key("pi", id), "pb").Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("gateway: read intent: %w", err)
-	}
-	it := new(paymentsv1.IntentTransition)
-	if err := proto.Unmarshal(b, it); err != nil {
-		return nil, fmt.Errorf("gateway: decode intent %s: %w", id, err)
-	}
-	return it, nil
+	return readRecord[paymentsv1.IntentTransition](ctx, s, s.key("pi", id), "intent", id)
 }
 
 // Intents returns up to limit of merchant's intents, newest first, starting after the
 // intent id after ("" for the newest), and whether more follow.
 func (s *Store) Intents(ctx context.Context, merchant, after string, limit int) ([]*paymentsv1.IntentTransition, bool, error) {
-	list := s.key("pis", merchant)
+	return readPage(ctx, s, s.key("pis", merchant), "intents", after, limit, s.Intent)
+}
+
+// readRecord reads the protobuf record stored in field "pb" of the hash key (what names
+// it in errors); a missing record is ErrNotFound.
+func readRecord[T any, P interface {
+	*T
+	proto.Message
+}](ctx context.Context, s *Store, key, what, id string) (*T, error) {
+	b, err := s.rdb.HGet(ctx, key, "pb").Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gateway: read %s: %w", what, err)
+	}
+	m := P(new(T))
+	if err := proto.Unmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("gateway: decode %s %s: %w", what, id, err)
+	}
+	return (*T)(m), nil
+}
+
+// readPage returns up to limit records of the sorted set list, highest score first,
+// starting after the member after ("" for the first; ErrNotFound when it is not in the
+// list), read with get, and whether more follow. A member whose record get does not find
+// (indexed by a projector that has not stored it yet) is left out.
+func readPage[T any](ctx context.Context, s *Store, list, what, after string, limit int,
+	get func(context.Context, string) (*T, error)) ([]*T, bool, error) {
 	start := int64(0)
 	if after != "" {
 		rank, err := s.rdb.ZRevRank(ctx, list, after).Result()
@@ -98,28 +115,28 @@ func (s *Store) Intents(ctx context.Context, merchant, after string, limit int) 
 			return nil, false, ErrNotFound
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("gateway: list intents: %w", err)
+			return nil, false, fmt.Errorf("gateway: list %s: %w", what, err)
 		}
 		start = rank + 1
 	}
 	ids, err := s.rdb.ZRevRange(ctx, list, start, start+int64(limit)).Result()
 	if err != nil {
-		return nil, false, fmt.Errorf("gateway: list intents: %w", err)
+		return nil, false, fmt.Errorf("gateway: list %s: %w", what, err)
 	}
 	more := len(ids) > limit
 	if more {
 		ids = ids[:limit]
 	}
-	out := make([]*paymentsv1.IntentTransition, 0, len(ids))
+	out := make([]*T, 0, len(ids))
 	for _, id := range ids {
-		it, err := s.Intent(ctx, id)
+		r, err := get(ctx, id)
 		if errors.Is(err, ErrNotFound) {
-			continue // indexed by a projector that has not stored the intent yet
+			continue
 		}
 		if err != nil {
 			return nil, false, err
 		}
-		out = append(out, it)
+		out = append(out, r)
 	}
 	return out, more, nil
 }
@@ -170,18 +187,7 @@ func (s *Store) ApplyMerchant(ctx context.Context, m *paymentsv1.MerchantConfig)
 
 // Merchant returns the stored configuration of merchant id, or ErrNotFound.
 func (s *Store) Merchant(ctx context.Context, id string) (*paymentsv1.MerchantConfig, error) {
-	b, err := s.rdb.HGet(ctx, s.key("m", id), "pb").Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("gateway: read merchant: %w", err)
-	}
-	m := new(paymentsv1.MerchantConfig)
-	if err := proto.Unmarshal(b, m); err != nil {
-		return nil, fmt.Errorf("gateway: decode merchant %s: %w", id, err)
-	}
-	return m, nil
+	return readRecord[paymentsv1.MerchantConfig](ctx, s, s.key("m", id), "merchant", id)
 }
 
 // MerchantByKey returns the merchant owning API key id keyID, or ErrNotFound.
