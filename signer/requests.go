@@ -1,0 +1,111 @@
+package signer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// ErrRequestConflict is a request id reused for a different request.
+var ErrRequestConflict = errors.New("signer: request id already used for a different request")
+
+// RequestLog remembers, durably, which nonce each signing request id was given, so that
+// a retried request (same id, same body) signs the same transaction at the same nonce
+// instead of taking a new one, and a request id reused for another body is refused.
+// Entries are written with pebble.Sync before the nonce is used. It is safe for
+// concurrent use; claims are serialised (one at a time per process).
+type RequestLog struct {
+	mu sync.Mutex
+	db *pebble.DB
+}
+
+// requestEntry is what the log keeps per request id.
+type requestEntry struct {
+	// Fingerprint is the SHA-256 (hex) of the request's canonical JSON.
+	Fingerprint string `json:"fingerprint"`
+	Chain       uint64 `json:"chain"`
+	From        string `json:"from"`
+	Nonce       uint64 `json:"nonce"`
+}
+
+// OpenRequestLog opens (creating it if needed) the log in dir. One process owns dir.
+func OpenRequestLog(dir string) (*RequestLog, error) {
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	if err != nil {
+		return nil, fmt.Errorf("signer: open request log: %w", err)
+	}
+	return &RequestLog{db: db}, nil
+}
+
+// Close closes the log.
+func (l *RequestLog) Close() error { return l.db.Close() }
+
+func (l *RequestLog) get(id string) (requestEntry, bool, error) {
+	v, closer, err := l.db.Get([]byte(id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return requestEntry{}, false, nil
+	}
+	if err != nil {
+		return requestEntry{}, false, fmt.Errorf("signer: request log: %w", err)
+	}
+	defer closer.Close()
+	var e requestEntry
+	if err := json.Unmarshal(v, &e); err != nil {
+		return requestEntry{}, false, fmt.Errorf("signer: request log entry %q: %w", id, err)
+	}
+	return e, true, nil
+}
+
+// check returns the entry of id if there is one, or ErrRequestConflict if it was made
+// for another fingerprint.
+func (l *RequestLog) check(id, fingerprint string) (requestEntry, bool, error) {
+	e, ok, err := l.get(id)
+	if err != nil || !ok {
+		return e, ok, err
+	}
+	if e.Fingerprint != fingerprint {
+		return e, true, ErrRequestConflict
+	}
+	return e, true, nil
+}
+
+// claim returns the nonce of request id: the one it was given before, or else the one
+// nonceFor returns, which it logs (synced) before returning it.
+func (l *RequestLog) claim(ctx context.Context, id, fingerprint string, chain uint64, from string,
+	nonceFor func(ctx context.Context) (uint64, error)) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok, err := l.check(id, fingerprint)
+	if err != nil {
+		return 0, err
+	}
+	if ok {
+		return e.Nonce, nil
+	}
+	n, err := nonceFor(ctx)
+	if err != nil {
+		return 0, err
+	}
+	b, err := json.Marshal(requestEntry{Fingerprint: fingerprint, Chain: chain, From: from, Nonce: n})
+	if err != nil {
+		return 0, err
+	}
+	if err := l.db.Set([]byte(id), b, pebble.Sync); err != nil {
+		return 0, fmt.Errorf("signer: request log: %w", err)
+	}
+	return n, nil
+}
+
+// quietLogger drops Pebble's informational messages and keeps its errors out of the
+// way of tests; Pebble's fatal errors still stop the process.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}
