@@ -1,3 +1,58 @@
 // Package signer is key custody: policy, approvals, nonce management, signing and key
 // recovery. It produces signer.* events and audit records, which never carry a secret.
+//
+// The parts live in subpackages: keys (the keystore and HSM backends), policy (the rules
+// engine, its versions and usage state), nonce (nonces and the double-sign guard), txsign
+// (transactions, EIP-712, Safe), shamir (key splitting). This package puts them behind
+// an HTTP/JSON API (Server) and runs it as a component (Service, `weir run signer`).
+//
+// # API
+//
+// Every call carries "Authorization: Bearer <token>" of a configured Operator; the
+// Server keeps only the tokens' SHA-256 digests and compares them in constant time. The
+// operator's id is the requester and actor of the events. Errors are JSON
+// {"error": code, "message": …, "reasons": […]}.
+//
+//	POST /v1/keys                  {"label", "backend": "keystore"|"hsm"} → 201 key
+//	GET  /v1/keys                  → {"keys": [{id, label, address, public_key, backend, created}]}
+//	POST /v1/policies              a policy document (signer/policy) → 201 the draft
+//	POST /v1/policies/{id}/{v}/publish → the published version with its hash
+//	POST /v1/policies/dry-run      {"policy_id", "version", "request": TxRequest} → decision + trace
+//	POST /v1/sign/transaction      TxRequest → 200 TxResponse | 202 pending | 4xx
+//	POST /v1/sign/typed-data       TypedDataRequest → 200 {signature, hash, from} | 4xx
+//
+// # Signing a transaction
+//
+//  1. The body is checked: known key (404 unknown_key), a chain the signer serves (400
+//     wrong_chain), canonical decimal amounts, a legacy (gas_price) or EIP-1559
+//     (max_fee_per_gas) transaction that txsign.Validate accepts (400 invalid_…).
+//  2. A request id already used for another body is refused (409 request_id_conflict).
+//  3. The policy (request's policy_id, else Options.DefaultPolicy) decides on what the
+//     transaction moves: its value in ETH to its recipient, or, for an ERC-20
+//     transfer(address,uint256), the token amount (asset "erc20:<chain>:<token>") to the
+//     token's recipient. Deny → 403 policy_denied with the reasons; require_approvals →
+//     202 with the approvals needed (collecting them is not served yet).
+//  4. The nonce: the request's own, else one reserved from signer/nonce; either way it is
+//     written to the RequestLog (synced) under the request id, so a retry signs the same
+//     transaction at the same nonce.
+//  5. nonce.Manager.Record, fsynced, BEFORE the signature: a different payload at a nonce
+//     already signed is 409 double_sign (unless declared a replacement: "speed_up" or
+//     "cancel").
+//  6. txsign.SignTx with the key's backend; the answer is {raw_tx, hash, from, nonce}.
+//
+// # Events
+//
+// Each answer is given only after its events are acknowledged by Kafka (idempotent
+// producer, acks=all); when they cannot be written the answer is 503 and nothing signed
+// is handed out (a signature made but not answered is harmless: the nonce guard keeps
+// the payload, and a retry returns the same transaction). A checked request yields a
+// SigningRequest on signer.requests (with the policy id and approvals required); a signed
+// one a SignedTransaction on signer.signed; every request — allowed, refused, malformed —
+// an AuditRecord on signer.audit (requests without a valid token are not audited). The
+// AuditRecord has no policy fields, so its resource names the deciding policy version
+// and rule as "policy:<id>@<version>#<hash>/rule:<name>", and its reason is the error
+// code and message of a refusal. No event holds a token, passphrase, PIN or key.
+//
+// Typed data (EIP-712) is judged as asset "eip712", amount 0, destination the domain's
+// verifyingContract: a policy signs it only when a rule allows that asset.
 package signer

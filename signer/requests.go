@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -33,8 +34,12 @@ type requestEntry struct {
 }
 
 // OpenRequestLog opens (creating it if needed) the log in dir. One process owns dir.
-func OpenRequestLog(dir string) (*RequestLog, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+// Pebble's errors go to log (slog.Default when nil); its informational chatter is dropped.
+func OpenRequestLog(dir string, log *slog.Logger) (*RequestLog, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{log}})
 	if err != nil {
 		return nil, fmt.Errorf("signer: open request log: %w", err)
 	}
@@ -100,12 +105,14 @@ func (l *RequestLog) claim(ctx context.Context, id, fingerprint string, chain ui
 	return n, nil
 }
 
-// quietLogger drops Pebble's informational messages and keeps its errors out of the
-// way of tests; Pebble's fatal errors still stop the process.
-type quietLogger struct{}
+// pebbleLogger drops Pebble's informational messages and sends its errors to a slog
+// logger; a fatal error panics, as Pebble's default logger stops the process.
+type pebbleLogger struct{ log *slog.Logger }
 
-func (quietLogger) Infof(string, ...any)  {}
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Fatalf(format string, args ...any) {
+func (pebbleLogger) Infof(string, ...any) {}
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Error("request log: " + fmt.Sprintf(format, args...))
+}
+func (pebbleLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf(format, args...))
 }

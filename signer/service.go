@@ -169,7 +169,7 @@ func (s *Service) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("signer: policy store: %w", err)
 	}
-	rl, err := OpenRequestLog(filepath.Join(s.StateDir, "requests"))
+	rl, err := OpenRequestLog(filepath.Join(s.StateDir, "requests"), log)
 	if err != nil {
 		return err
 	}

@@ -16,9 +16,9 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/weirhq/weir/schemas/eventid"
 	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
 	signerv1 "github.com/weirhq/weir/schemas/gen/weir/signer/v1"
-	"github.com/weirhq/weir/schemas/eventid"
 	"github.com/weirhq/weir/signer/keys"
 	"github.com/weirhq/weir/signer/nonce"
 	"github.com/weirhq/weir/signer/policy"

@@ -9,9 +9,9 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
+	"github.com/weirhq/weir/schemas/eventid"
 	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
 	signerv1 "github.com/weirhq/weir/schemas/gen/weir/signer/v1"
-	"github.com/weirhq/weir/schemas/eventid"
 	"github.com/weirhq/weir/signer/policy"
 	"github.com/weirhq/weir/signer/txsign"
 )

@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +13,7 @@ import (
 	"github.com/weirhq/weir/internal/config"
 	"github.com/weirhq/weir/processors/stream"
 	"github.com/weirhq/weir/processors/totals"
+	"github.com/weirhq/weir/signer"
 )
 
 // This file is the one place where components are wired into the binary: devComponents
@@ -102,6 +104,7 @@ func clusterComponents(cfg config.Config, env clusterEnv) map[string]componentFa
 		},
 	}
 	factories[gateway.DefaultComponent] = func() (Component, error) { return gatewayComponent(cfg, env.Logger) }
+	factories[signer.DefaultComponent] = func() (Component, error) { return signerComponent(cfg, os.LookupEnv, env.Logger) }
 	for name, f := range sinkComponents(cfg, env.Registry, env.Logger) {
 		factories[name] = f
 	}

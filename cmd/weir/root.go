@@ -38,7 +38,8 @@ ClickHouse and Elasticsearch.
   weir dev                    everything in one process, embedded broker, state in ./.weir
   weir run COMPONENT          one component against the real servers (cluster mode)
   weir topics apply           create or update the topic catalogue on a cluster
-  weir gateway create-merchant  register a merchant of the payment gateway`),
+  weir gateway create-merchant  register a merchant of the payment gateway
+  weir keys create|list       the signer's keys, through its API`),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -54,6 +55,7 @@ ClickHouse and Elasticsearch.
 		newSQLCmd(g),
 		newSearchCmd(g),
 		newGatewayCmd(g),
+		newKeysCmd(g),
 	)
 	return root
 }
