@@ -429,7 +429,6 @@ EOF
 }
 
 es_start() {
-	es_install
 	# The CLI launcher stays in the foreground and stops the server JVM when it is
 	# signalled; -p also records the server's own pid for down.sh.
 	start_bg elasticsearch "$RUN/elasticsearch" setpriv --reuid="$ES_USER" --regid="$ES_USER" \
@@ -438,6 +437,9 @@ es_start() {
 }
 
 es_up() {
+	# Unpacked even when a server already answers (say, one started from another
+	# checkout): tests start private nodes from this checkout's distribution.
+	es_install
 	ensure_service elasticsearch es_healthy es_start "$WAIT_ES" \
 		"$RUN/logs/elasticsearch.log" "$RUN/logs/elasticsearch/weir-local.log"
 }
