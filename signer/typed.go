@@ -101,7 +101,7 @@ func (s *Server) signTypedData(w http.ResponseWriter, r *http.Request, c caller)
 		Meta: s.meta(eventid.New(kindRequest, req.RequestID)), RequestId: req.RequestID, KeyId: k.ID, Requester: c.id,
 		Purpose: req.Purpose, Reference: req.Reference, ChainId: chain.Uint64(), From: k.Address.Hex(), To: to,
 		Value:    &commonv1.Amount{Value: "0", Asset: NativeAsset, Decimals: nativeDecimals},
-		DataHash: digest, PolicyId: d.PolicyID, ApprovalsRequired: uint32(max(d.ApprovalsRequired, 0)),
+		DataHash: digest, MaxFeePerGas: "0", MaxPriorityFeePerGas: "0", PolicyId: d.PolicyID, ApprovalsRequired: uint32(max(d.ApprovalsRequired, 0)),
 	}
 	before := []record{{topic: TopicRequests, key: k.ID, ev: reqEv}}
 	if d.Outcome != policy.OutcomeAllow {
