@@ -16,7 +16,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
@@ -76,44 +75,7 @@ func newBillingEnv(t *testing.T, start time.Time, opts ...func(*Options)) (*env,
 
 // records returns the values of every record of topic (before the prefix), read
 // committed.
-func (e *env) billingRecords(topic string) [][]byte {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(e.client).ListEndOffsets(ctx, e.prefix+topic)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-		}
-	})
-	var out [][]byte
-	if len(want) == 0 {
-		return out
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumeTopics(e.prefix+topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer cl.Close()
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			e.t.Fatalf("read %s: %v (missing %v)", topic, ctx.Err(), want)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			out = append(out, r.Value)
-			if r.Offset+1 >= want[r.Partition] {
-				delete(want, r.Partition)
-			}
-		})
-	}
-	return out
-}
+func (e *env) billingRecords(topic string) [][]byte { return e.records(topic) }
 
 func (e *env) billSettlements() []*paymentsv1.ChargeSettlement {
 	e.t.Helper()

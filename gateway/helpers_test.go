@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weirhq/weir/internal/kafkatest"
 	"github.com/weirhq/weir/internal/testenv"
 	"github.com/weirhq/weir/schemas/catalog"
 	paymentsv1 "github.com/weirhq/weir/schemas/gen/weir/payments/v1"
@@ -180,44 +181,24 @@ func (e *env) create(body string, headers ...string) Intent {
 // intents returns every record of payments.intents, read committed.
 func (e *env) intents() []*paymentsv1.IntentTransition {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(e.client)
-	ends, err := adm.ListEndOffsets(ctx, e.prefix+TopicIntents)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-		}
-	})
 	var out []*paymentsv1.IntentTransition
-	if len(want) == 0 {
-		return out
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumeTopics(e.prefix+TopicIntents),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer cl.Close()
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			e.t.Fatalf("read %s: %v (missing %v)", TopicIntents, ctx.Err(), want)
+	for _, v := range e.records(TopicIntents) {
+		it := new(paymentsv1.IntentTransition)
+		if err := proto.Unmarshal(v, it); err != nil {
+			e.t.Fatal(err)
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			it := new(paymentsv1.IntentTransition)
-			if err := proto.Unmarshal(r.Value, it); err != nil {
-				e.t.Fatal(err)
-			}
-			out = append(out, it)
-			if r.Offset+1 >= want[r.Partition] {
-				delete(want, r.Partition)
-			}
-		})
+		out = append(out, it)
+	}
+	return out
+}
+
+// records returns the values of every committed record of topic (named without the
+// prefix).
+func (e *env) records(topic string) [][]byte {
+	e.t.Helper()
+	var out [][]byte
+	for _, r := range kafkatest.ReadCommitted(e.t, e.brokers, e.prefix+topic) {
+		out = append(out, r.Value)
 	}
 	return out
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weirhq/weir/gateway/webhook"
@@ -204,24 +203,13 @@ func redisOf(o *Options) redis.UniversalClient { return o.Store.rdb }
 // webhookAttempts reads payments.webhooks: delivery id → statuses in order.
 func webhookAttempts(t *testing.T, e *env) map[string][]paymentsv1.WebhookDeliveryStatus {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumeTopics(e.prefix+TopicWebhooks),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	out := map[string][]paymentsv1.WebhookDeliveryStatus{}
-	for ctx.Err() == nil {
-		fs := cl.PollFetches(ctx)
-		fs.EachRecord(func(r *kgo.Record) {
-			ev := new(paymentsv1.WebhookDelivery)
-			if err := proto.Unmarshal(r.Value, ev); err != nil {
-				t.Fatal(err)
-			}
-			out[ev.GetDeliveryId()] = append(out[ev.GetDeliveryId()], ev.GetStatus())
-		})
+	for _, v := range e.records(TopicWebhooks) {
+		ev := new(paymentsv1.WebhookDelivery)
+		if err := proto.Unmarshal(v, ev); err != nil {
+			t.Fatal(err)
+		}
+		out[ev.GetDeliveryId()] = append(out[ev.GetDeliveryId()], ev.GetStatus())
 	}
 	return out
 }
