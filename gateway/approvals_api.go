@@ -151,18 +151,9 @@ func (req *CreatePayoutRequest) validate(assets []Asset) (createPayout, *APIErro
 	if aerr != nil {
 		return c, aerr
 	}
-	if req.Asset == "" {
-		return c, invalid("asset", "parameter_missing", "asset is required, e.g. \"ETH\"")
-	}
-	asset, ok := findAsset(assets, req.Asset)
-	if !ok {
-		return c, invalid("asset", "asset_unknown", fmt.Sprintf("asset %q is not accepted", clip(req.Asset, 80)))
-	}
-	if req.ChainID == 0 {
-		return c, invalid("chain_id", "parameter_missing", "chain_id is required")
-	}
-	if !hasChain(asset.ChainIDs, req.ChainID) {
-		return c, invalid("chain_id", "chain_unknown", fmt.Sprintf("%s cannot be paid on chain %d", asset.Code, req.ChainID))
+	asset, aerr := assetOn(assets, req.Asset, req.ChainID)
+	if aerr != nil {
+		return c, aerr
 	}
 	c.amount = &commonv1.Amount{Value: value, Asset: asset.Code, Decimals: asset.Decimals}
 	c.chainID = req.ChainID

@@ -295,18 +295,9 @@ func validateTab(assets []Asset, customer, asset string, chain uint64) (tabRef, 
 	if customer == "" || len(customer) > maxCustomer || !utf8.ValidString(customer) {
 		return t, invalid("customer", "parameter_invalid", fmt.Sprintf("customer must be valid UTF-8 of 1 to %d bytes", maxCustomer))
 	}
-	if asset == "" {
-		return t, invalid("asset", "parameter_missing", "asset is required, e.g. \"ETH\"")
-	}
-	a, ok := findAsset(assets, asset)
-	if !ok {
-		return t, invalid("asset", "asset_unknown", fmt.Sprintf("asset %q is not accepted", clip(asset, 80)))
-	}
-	if chain == 0 {
-		return t, invalid("chain_id", "parameter_missing", "chain_id is required")
-	}
-	if !hasChain(a.ChainIDs, chain) {
-		return t, invalid("chain_id", "chain_unknown", fmt.Sprintf("%s cannot be paid on chain %d", a.Code, chain))
+	a, aerr := assetOn(assets, asset, chain)
+	if aerr != nil {
+		return t, aerr
 	}
 	return tabRef{customer: customer, asset: a, chainID: chain}, nil
 }

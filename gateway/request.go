@@ -183,18 +183,9 @@ func (req *CreateIntentRequest) validate(assets []Asset, defaultTTL time.Duratio
 	if aerr != nil {
 		return c, aerr
 	}
-	if req.Asset == "" {
-		return c, invalid("asset", "parameter_missing", "asset is required, e.g. \"ETH\"")
-	}
-	asset, ok := findAsset(assets, req.Asset)
-	if !ok {
-		return c, invalid("asset", "asset_unknown", fmt.Sprintf("asset %q is not accepted", clip(req.Asset, 80)))
-	}
-	if req.ChainID == 0 {
-		return c, invalid("chain_id", "parameter_missing", "chain_id is required")
-	}
-	if !hasChain(asset.ChainIDs, req.ChainID) {
-		return c, invalid("chain_id", "chain_unknown", fmt.Sprintf("%s cannot be paid on chain %d", asset.Code, req.ChainID))
+	asset, aerr := assetOn(assets, req.Asset, req.ChainID)
+	if aerr != nil {
+		return c, aerr
 	}
 	c.amount = &commonv1.Amount{Value: value, Asset: asset.Code, Decimals: asset.Decimals}
 	c.chainID = req.ChainID
@@ -229,6 +220,25 @@ func (req *CreateIntentRequest) validate(assets []Asset, defaultTTL time.Duratio
 		c.metadata = append(c.metadata, &paymentsv1.MetadataEntry{Key: k, Value: req.Metadata[k]})
 	}
 	return c, nil
+}
+
+// assetOn returns the accepted asset code that can be paid on chain, or the APIError
+// naming the parameter (asset or chain_id) that is missing or not accepted.
+func assetOn(assets []Asset, code string, chain uint64) (Asset, *APIError) {
+	if code == "" {
+		return Asset{}, invalid("asset", "parameter_missing", "asset is required, e.g. \"ETH\"")
+	}
+	asset, ok := findAsset(assets, code)
+	if !ok {
+		return Asset{}, invalid("asset", "asset_unknown", fmt.Sprintf("asset %q is not accepted", clip(code, 80)))
+	}
+	if chain == 0 {
+		return Asset{}, invalid("chain_id", "parameter_missing", "chain_id is required")
+	}
+	if !hasChain(asset.ChainIDs, chain) {
+		return Asset{}, invalid("chain_id", "chain_unknown", fmt.Sprintf("%s cannot be paid on chain %d", asset.Code, chain))
+	}
+	return asset, nil
 }
 
 func findAsset(assets []Asset, code string) (Asset, bool) {
