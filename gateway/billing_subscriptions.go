@@ -281,14 +281,10 @@ func (s *Server) getSubscription(w http.ResponseWriter, r *http.Request, m *paym
 // listSubscriptions handles GET /v1/subscriptions?limit=&starting_after=.
 func (s *Server) listSubscriptions(w http.ResponseWriter, r *http.Request, m *paymentsv1.MerchantConfig) {
 	q := r.URL.Query()
-	limit := 10
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			fail(w, r, invalid("limit", "parameter_invalid", "limit must be an integer from 1 to 100"))
-			return
-		}
-		limit = n
+	limit, aerr := pageLimit(q.Get("limit"))
+	if aerr != nil {
+		fail(w, r, aerr)
+		return
 	}
 	after := q.Get("starting_after")
 	bad := invalid("starting_after", "cursor_invalid", "starting_after is not one of your subscriptions")

@@ -597,17 +597,25 @@ func (s *Server) getIntent(w http.ResponseWriter, r *http.Request, m *paymentsv1
 	writeJSON(w, http.StatusOK, intentView(it))
 }
 
+// pageLimit parses a list's limit parameter: 1 to 100, default 10.
+func pageLimit(v string) (int, *APIError) {
+	if v == "" {
+		return 10, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 100 {
+		return 0, invalid("limit", "parameter_invalid", "limit must be an integer from 1 to 100")
+	}
+	return n, nil
+}
+
 // listIntents handles GET /v1/payment_intents?limit=&starting_after=.
 func (s *Server) listIntents(w http.ResponseWriter, r *http.Request, m *paymentsv1.MerchantConfig) {
 	q := r.URL.Query()
-	limit := 10
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			fail(w, r, invalid("limit", "parameter_invalid", "limit must be an integer from 1 to 100"))
-			return
-		}
-		limit = n
+	limit, aerr := pageLimit(q.Get("limit"))
+	if aerr != nil {
+		fail(w, r, aerr)
+		return
 	}
 	after := q.Get("starting_after")
 	if after != "" {
