@@ -280,6 +280,13 @@ func clickHouseCanonical(t *testing.T, addr, db string) map[string]bool {
 
 func elasticCanonical(t *testing.T, url, prefix string) map[string]bool {
 	t.Helper()
+	// The retraction marks are bulk updates: a search sees them after a refresh (every
+	// second by default), so refresh first rather than race the interval.
+	if resp, err := http.Post(url+"/"+prefix+"*/_refresh", "application/json", nil); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
 	ids := map[string]bool{}
 	for _, topic := range chainEventTopics {
 		body := strings.NewReader(`{"size":10000,"_source":false,"query":{"term":{"retracted":false}}}`)
