@@ -47,19 +47,33 @@ const (
 	// RECON_STATUS_RETRACTED: an earlier result was undone because its transfers were
 	// retracted by a reorg; a new result follows when the transfers re-appear.
 	ReconStatus_RECON_STATUS_RETRACTED ReconStatus = 7
+	// RECON_STATUS_LATE: funds arrived (by event time) after the intent expired; the intent
+	// stays expired and the funds are for the merchant to return or apply.
+	ReconStatus_RECON_STATUS_LATE ReconStatus = 8
+	// RECON_STATUS_DUPLICATE: a further payment to an intent already paid in full; the
+	// listed transfers are the duplicates, received their sum.
+	ReconStatus_RECON_STATUS_DUPLICATE ReconStatus = 9
+	// RECON_STATUS_FAILED: a payout's transaction was mined but reverted (status 0).
+	ReconStatus_RECON_STATUS_FAILED ReconStatus = 10
+	// RECON_STATUS_PENDING: a payout was signed but its transaction is not on the chain yet.
+	ReconStatus_RECON_STATUS_PENDING ReconStatus = 11
 )
 
 // Enum value maps for ReconStatus.
 var (
 	ReconStatus_name = map[int32]string{
-		0: "RECON_STATUS_UNSPECIFIED",
-		1: "RECON_STATUS_MATCHED",
-		2: "RECON_STATUS_UNDERPAID",
-		3: "RECON_STATUS_OVERPAID",
-		4: "RECON_STATUS_MISSING",
-		5: "RECON_STATUS_UNEXPECTED",
-		6: "RECON_STATUS_WRONG_ASSET",
-		7: "RECON_STATUS_RETRACTED",
+		0:  "RECON_STATUS_UNSPECIFIED",
+		1:  "RECON_STATUS_MATCHED",
+		2:  "RECON_STATUS_UNDERPAID",
+		3:  "RECON_STATUS_OVERPAID",
+		4:  "RECON_STATUS_MISSING",
+		5:  "RECON_STATUS_UNEXPECTED",
+		6:  "RECON_STATUS_WRONG_ASSET",
+		7:  "RECON_STATUS_RETRACTED",
+		8:  "RECON_STATUS_LATE",
+		9:  "RECON_STATUS_DUPLICATE",
+		10: "RECON_STATUS_FAILED",
+		11: "RECON_STATUS_PENDING",
 	}
 	ReconStatus_value = map[string]int32{
 		"RECON_STATUS_UNSPECIFIED": 0,
@@ -70,6 +84,10 @@ var (
 		"RECON_STATUS_UNEXPECTED":  5,
 		"RECON_STATUS_WRONG_ASSET": 6,
 		"RECON_STATUS_RETRACTED":   7,
+		"RECON_STATUS_LATE":        8,
+		"RECON_STATUS_DUPLICATE":   9,
+		"RECON_STATUS_FAILED":      10,
+		"RECON_STATUS_PENDING":     11,
 	}
 )
 
@@ -98,6 +116,64 @@ func (x ReconStatus) Number() protoreflect.EnumNumber {
 // Deprecated: Use ReconStatus.Descriptor instead.
 func (ReconStatus) EnumDescriptor() ([]byte, []int) {
 	return file_weir_reconciliation_v1_reconciliation_proto_rawDescGZIP(), []int{0}
+}
+
+// ReconSubject is what a result reconciles.
+type ReconSubject int32
+
+const (
+	// RECON_SUBJECT_UNSPECIFIED is read as INTENT (results written before the field).
+	ReconSubject_RECON_SUBJECT_UNSPECIFIED ReconSubject = 0
+	// RECON_SUBJECT_INTENT: a payment intent against the transfers to its deposit address.
+	ReconSubject_RECON_SUBJECT_INTENT ReconSubject = 1
+	// RECON_SUBJECT_TRANSFER: a transfer to a deposit address that no open intent explains.
+	ReconSubject_RECON_SUBJECT_TRANSFER ReconSubject = 2
+	// RECON_SUBJECT_PAYOUT: a payout instruction against the signed transaction that
+	// carries it and that transaction on the chain.
+	ReconSubject_RECON_SUBJECT_PAYOUT ReconSubject = 3
+)
+
+// Enum value maps for ReconSubject.
+var (
+	ReconSubject_name = map[int32]string{
+		0: "RECON_SUBJECT_UNSPECIFIED",
+		1: "RECON_SUBJECT_INTENT",
+		2: "RECON_SUBJECT_TRANSFER",
+		3: "RECON_SUBJECT_PAYOUT",
+	}
+	ReconSubject_value = map[string]int32{
+		"RECON_SUBJECT_UNSPECIFIED": 0,
+		"RECON_SUBJECT_INTENT":      1,
+		"RECON_SUBJECT_TRANSFER":    2,
+		"RECON_SUBJECT_PAYOUT":      3,
+	}
+)
+
+func (x ReconSubject) Enum() *ReconSubject {
+	p := new(ReconSubject)
+	*p = x
+	return p
+}
+
+func (x ReconSubject) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReconSubject) Descriptor() protoreflect.EnumDescriptor {
+	return file_weir_reconciliation_v1_reconciliation_proto_enumTypes[1].Descriptor()
+}
+
+func (ReconSubject) Type() protoreflect.EnumType {
+	return &file_weir_reconciliation_v1_reconciliation_proto_enumTypes[1]
+}
+
+func (x ReconSubject) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReconSubject.Descriptor instead.
+func (ReconSubject) EnumDescriptor() ([]byte, []int) {
+	return file_weir_reconciliation_v1_reconciliation_proto_rawDescGZIP(), []int{1}
 }
 
 // ReconciliationResult is the result of reconciling one payment intent (or one unexpected
@@ -135,9 +211,25 @@ type ReconciliationResult struct {
 	IntentEventId string `protobuf:"bytes,12,opt,name=intent_event_id,json=intentEventId,proto3" json:"intent_event_id,omitempty"`
 	// final is true when every matched transfer is in a FINALIZED block, so the result can
 	// no longer be retracted.
-	Final         bool `protobuf:"varint,13,opt,name=final,proto3" json:"final,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Final bool `protobuf:"varint,13,opt,name=final,proto3" json:"final,omitempty"`
+	// rule names the rule that decided the status, e.g. "intent.exact_amount",
+	// "intent.expired_unpaid", "transfer.no_open_intent", "payout.mined_as_signed".
+	Rule string `protobuf:"bytes,14,opt,name=rule,proto3" json:"rule,omitempty"`
+	// transaction_hashes are the chain transactions involved, in the order of
+	// transfer_event_ids (a transaction with several matched transfers appears once).
+	TransactionHashes []string `protobuf:"bytes,15,rep,name=transaction_hashes,json=transactionHashes,proto3" json:"transaction_hashes,omitempty"`
+	// confirmations is the number of blocks on top of (and including) the newest matched
+	// transfer's block when the result was decided; 0 when nothing is on the chain.
+	Confirmations uint64 `protobuf:"varint,16,opt,name=confirmations,proto3" json:"confirmations,omitempty"`
+	// subject is what was reconciled; unset means INTENT.
+	Subject ReconSubject `protobuf:"varint,17,opt,name=subject,proto3,enum=weir.reconciliation.v1.ReconSubject" json:"subject,omitempty"`
+	// payout_id is the reconciled weir.settlement.v1.Payout, for PAYOUT results.
+	PayoutId string `protobuf:"bytes,18,opt,name=payout_id,json=payoutId,proto3" json:"payout_id,omitempty"`
+	// signing_request_id is the signer request whose weir.signer.v1.SignedTransaction
+	// carries the payout, for PAYOUT results.
+	SigningRequestId string `protobuf:"bytes,19,opt,name=signing_request_id,json=signingRequestId,proto3" json:"signing_request_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ReconciliationResult) Reset() {
@@ -261,11 +353,53 @@ func (x *ReconciliationResult) GetFinal() bool {
 	return false
 }
 
+func (x *ReconciliationResult) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *ReconciliationResult) GetTransactionHashes() []string {
+	if x != nil {
+		return x.TransactionHashes
+	}
+	return nil
+}
+
+func (x *ReconciliationResult) GetConfirmations() uint64 {
+	if x != nil {
+		return x.Confirmations
+	}
+	return 0
+}
+
+func (x *ReconciliationResult) GetSubject() ReconSubject {
+	if x != nil {
+		return x.Subject
+	}
+	return ReconSubject_RECON_SUBJECT_UNSPECIFIED
+}
+
+func (x *ReconciliationResult) GetPayoutId() string {
+	if x != nil {
+		return x.PayoutId
+	}
+	return ""
+}
+
+func (x *ReconciliationResult) GetSigningRequestId() string {
+	if x != nil {
+		return x.SigningRequestId
+	}
+	return ""
+}
+
 var File_weir_reconciliation_v1_reconciliation_proto protoreflect.FileDescriptor
 
 const file_weir_reconciliation_v1_reconciliation_proto_rawDesc = "" +
 	"\n" +
-	"+weir/reconciliation/v1/reconciliation.proto\x12\x16weir.reconciliation.v1\x1a\x1bweir/common/v1/amount.proto\x1a\x19weir/common/v1/meta.proto\x1a\x1cweir/common/v1/options.proto\"\xbd\x04\n" +
+	"+weir/reconciliation/v1/reconciliation.proto\x12\x16weir.reconciliation.v1\x1a\x1bweir/common/v1/amount.proto\x1a\x19weir/common/v1/meta.proto\x1a\x1cweir/common/v1/options.proto\"\xb1\x06\n" +
 	"\x14ReconciliationResult\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12%\n" +
 	"\vmerchant_id\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\n" +
@@ -283,7 +417,13 @@ const file_weir_reconciliation_v1_reconciliation_proto_rawDesc = "" +
 	" \x01(\tR\x0edepositAddress\x12,\n" +
 	"\x12transfer_event_ids\x18\v \x03(\tR\x10transferEventIds\x12&\n" +
 	"\x0fintent_event_id\x18\f \x01(\tR\rintentEventId\x12\x14\n" +
-	"\x05final\x18\r \x01(\bR\x05final*\xed\x01\n" +
+	"\x05final\x18\r \x01(\bR\x05final\x12\x12\n" +
+	"\x04rule\x18\x0e \x01(\tR\x04rule\x12-\n" +
+	"\x12transaction_hashes\x18\x0f \x03(\tR\x11transactionHashes\x12$\n" +
+	"\rconfirmations\x18\x10 \x01(\x04R\rconfirmations\x12>\n" +
+	"\asubject\x18\x11 \x01(\x0e2$.weir.reconciliation.v1.ReconSubjectR\asubject\x12\x1b\n" +
+	"\tpayout_id\x18\x12 \x01(\tR\bpayoutId\x12,\n" +
+	"\x12signing_request_id\x18\x13 \x01(\tR\x10signingRequestId*\xd3\x02\n" +
 	"\vReconStatus\x12\x1c\n" +
 	"\x18RECON_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14RECON_STATUS_MATCHED\x10\x01\x12\x1a\n" +
@@ -292,7 +432,17 @@ const file_weir_reconciliation_v1_reconciliation_proto_rawDesc = "" +
 	"\x14RECON_STATUS_MISSING\x10\x04\x12\x1b\n" +
 	"\x17RECON_STATUS_UNEXPECTED\x10\x05\x12\x1c\n" +
 	"\x18RECON_STATUS_WRONG_ASSET\x10\x06\x12\x1a\n" +
-	"\x16RECON_STATUS_RETRACTED\x10\aBLZJgithub.com/weirhq/weir/schemas/gen/weir/reconciliation/v1;reconciliationv1b\x06proto3"
+	"\x16RECON_STATUS_RETRACTED\x10\a\x12\x15\n" +
+	"\x11RECON_STATUS_LATE\x10\b\x12\x1a\n" +
+	"\x16RECON_STATUS_DUPLICATE\x10\t\x12\x17\n" +
+	"\x13RECON_STATUS_FAILED\x10\n" +
+	"\x12\x18\n" +
+	"\x14RECON_STATUS_PENDING\x10\v*}\n" +
+	"\fReconSubject\x12\x1d\n" +
+	"\x19RECON_SUBJECT_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14RECON_SUBJECT_INTENT\x10\x01\x12\x1a\n" +
+	"\x16RECON_SUBJECT_TRANSFER\x10\x02\x12\x18\n" +
+	"\x14RECON_SUBJECT_PAYOUT\x10\x03BLZJgithub.com/weirhq/weir/schemas/gen/weir/reconciliation/v1;reconciliationv1b\x06proto3"
 
 var (
 	file_weir_reconciliation_v1_reconciliation_proto_rawDescOnce sync.Once
@@ -306,25 +456,27 @@ func file_weir_reconciliation_v1_reconciliation_proto_rawDescGZIP() []byte {
 	return file_weir_reconciliation_v1_reconciliation_proto_rawDescData
 }
 
-var file_weir_reconciliation_v1_reconciliation_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_weir_reconciliation_v1_reconciliation_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_weir_reconciliation_v1_reconciliation_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
 var file_weir_reconciliation_v1_reconciliation_proto_goTypes = []any{
 	(ReconStatus)(0),             // 0: weir.reconciliation.v1.ReconStatus
-	(*ReconciliationResult)(nil), // 1: weir.reconciliation.v1.ReconciliationResult
-	(*v1.Meta)(nil),              // 2: weir.common.v1.Meta
-	(*v1.Amount)(nil),            // 3: weir.common.v1.Amount
+	(ReconSubject)(0),            // 1: weir.reconciliation.v1.ReconSubject
+	(*ReconciliationResult)(nil), // 2: weir.reconciliation.v1.ReconciliationResult
+	(*v1.Meta)(nil),              // 3: weir.common.v1.Meta
+	(*v1.Amount)(nil),            // 4: weir.common.v1.Amount
 }
 var file_weir_reconciliation_v1_reconciliation_proto_depIdxs = []int32{
-	2, // 0: weir.reconciliation.v1.ReconciliationResult.meta:type_name -> weir.common.v1.Meta
+	3, // 0: weir.reconciliation.v1.ReconciliationResult.meta:type_name -> weir.common.v1.Meta
 	0, // 1: weir.reconciliation.v1.ReconciliationResult.status:type_name -> weir.reconciliation.v1.ReconStatus
-	3, // 2: weir.reconciliation.v1.ReconciliationResult.expected:type_name -> weir.common.v1.Amount
-	3, // 3: weir.reconciliation.v1.ReconciliationResult.received:type_name -> weir.common.v1.Amount
-	3, // 4: weir.reconciliation.v1.ReconciliationResult.difference:type_name -> weir.common.v1.Amount
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4, // 2: weir.reconciliation.v1.ReconciliationResult.expected:type_name -> weir.common.v1.Amount
+	4, // 3: weir.reconciliation.v1.ReconciliationResult.received:type_name -> weir.common.v1.Amount
+	4, // 4: weir.reconciliation.v1.ReconciliationResult.difference:type_name -> weir.common.v1.Amount
+	1, // 5: weir.reconciliation.v1.ReconciliationResult.subject:type_name -> weir.reconciliation.v1.ReconSubject
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_weir_reconciliation_v1_reconciliation_proto_init() }
@@ -337,7 +489,7 @@ func file_weir_reconciliation_v1_reconciliation_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weir_reconciliation_v1_reconciliation_proto_rawDesc), len(file_weir_reconciliation_v1_reconciliation_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   1,
 			NumExtensions: 0,
 			NumServices:   0,

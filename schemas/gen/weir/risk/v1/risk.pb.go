@@ -600,9 +600,12 @@ type FeatureVector struct {
 	// version.
 	FeatureSetVersion uint32 `protobuf:"varint,6,opt,name=feature_set_version,json=featureSetVersion,proto3" json:"feature_set_version,omitempty"`
 	// features are the values, names unique within a vector.
-	Features      []*Feature `protobuf:"bytes,7,rep,name=features,proto3" json:"features,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Features []*Feature `protobuf:"bytes,7,rep,name=features,proto3" json:"features,omitempty"`
+	// sanctions_list_version identifies the sanctions list the exposure features were
+	// computed against (the list's publication id and date, e.g. "ofac-sdn:2026-11-20").
+	SanctionsListVersion string `protobuf:"bytes,8,opt,name=sanctions_list_version,json=sanctionsListVersion,proto3" json:"sanctions_list_version,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *FeatureVector) Reset() {
@@ -684,6 +687,78 @@ func (x *FeatureVector) GetFeatures() []*Feature {
 	return nil
 }
 
+func (x *FeatureVector) GetSanctionsListVersion() string {
+	if x != nil {
+		return x.SanctionsListVersion
+	}
+	return ""
+}
+
+// Reason is one reason code behind a score, a decision or an alert. Not an event.
+type Reason struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// code is a stable UPPER_SNAKE identifier ("VELOCITY", "STRUCTURING",
+	// "SANCTIONED_COUNTERPARTY", "DRAIN_TO_FRESH", "MODEL_SCORE"). Required.
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// rule_id names the rule or model that gave it ("rule:velocity_1h", "model:...").
+	RuleId string `protobuf:"bytes,2,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	// detail is one line for people; no personal data or secrets.
+	Detail        string `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reason) Reset() {
+	*x = Reason{}
+	mi := &file_weir_risk_v1_risk_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reason) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reason) ProtoMessage() {}
+
+func (x *Reason) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_risk_v1_risk_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reason.ProtoReflect.Descriptor instead.
+func (*Reason) Descriptor() ([]byte, []int) {
+	return file_weir_risk_v1_risk_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Reason) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *Reason) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
+}
+
+func (x *Reason) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 // Contribution is how much one feature moved a score. Not an event.
 type Contribution struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -698,7 +773,7 @@ type Contribution struct {
 
 func (x *Contribution) Reset() {
 	*x = Contribution{}
-	mi := &file_weir_risk_v1_risk_proto_msgTypes[3]
+	mi := &file_weir_risk_v1_risk_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +785,7 @@ func (x *Contribution) String() string {
 func (*Contribution) ProtoMessage() {}
 
 func (x *Contribution) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_risk_v1_risk_proto_msgTypes[3]
+	mi := &file_weir_risk_v1_risk_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +798,7 @@ func (x *Contribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Contribution.ProtoReflect.Descriptor instead.
 func (*Contribution) Descriptor() ([]byte, []int) {
-	return file_weir_risk_v1_risk_proto_rawDescGZIP(), []int{3}
+	return file_weir_risk_v1_risk_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Contribution) GetFeature() string {
@@ -770,13 +845,27 @@ type RiskScore struct {
 	Decision Decision `protobuf:"varint,10,opt,name=decision,proto3,enum=weir.risk.v1.Decision" json:"decision,omitempty"`
 	// contributions are the features that moved the score most, largest first.
 	Contributions []*Contribution `protobuf:"bytes,11,rep,name=contributions,proto3" json:"contributions,omitempty"`
+	// reasons are the rule hits and the model's verdict behind decision, strongest first.
+	Reasons []*Reason `protobuf:"bytes,12,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	// features are exactly the feature values the model and rules were given (feature
+	// logging): training reads them from here, so it learns from what was served.
+	Features []*Feature `protobuf:"bytes,13,rep,name=features,proto3" json:"features,omitempty"`
+	// feature_set and feature_set_version name the definitions of features.
+	FeatureSet string `protobuf:"bytes,14,opt,name=feature_set,json=featureSet,proto3" json:"feature_set,omitempty"`
+	// feature_set_version is the version of feature_set.
+	FeatureSetVersion uint32 `protobuf:"varint,15,opt,name=feature_set_version,json=featureSetVersion,proto3" json:"feature_set_version,omitempty"`
+	// sanctions_list_version is the sanctions list in force for the decision (see
+	// FeatureVector.sanctions_list_version).
+	SanctionsListVersion string `protobuf:"bytes,16,opt,name=sanctions_list_version,json=sanctionsListVersion,proto3" json:"sanctions_list_version,omitempty"`
+	// rules_version identifies the rule set evaluated (its content hash).
+	RulesVersion  string `protobuf:"bytes,17,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RiskScore) Reset() {
 	*x = RiskScore{}
-	mi := &file_weir_risk_v1_risk_proto_msgTypes[4]
+	mi := &file_weir_risk_v1_risk_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -788,7 +877,7 @@ func (x *RiskScore) String() string {
 func (*RiskScore) ProtoMessage() {}
 
 func (x *RiskScore) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_risk_v1_risk_proto_msgTypes[4]
+	mi := &file_weir_risk_v1_risk_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -801,7 +890,7 @@ func (x *RiskScore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RiskScore.ProtoReflect.Descriptor instead.
 func (*RiskScore) Descriptor() ([]byte, []int) {
-	return file_weir_risk_v1_risk_proto_rawDescGZIP(), []int{4}
+	return file_weir_risk_v1_risk_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RiskScore) GetMeta() *v1.Meta {
@@ -881,6 +970,48 @@ func (x *RiskScore) GetContributions() []*Contribution {
 	return nil
 }
 
+func (x *RiskScore) GetReasons() []*Reason {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *RiskScore) GetFeatures() []*Feature {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *RiskScore) GetFeatureSet() string {
+	if x != nil {
+		return x.FeatureSet
+	}
+	return ""
+}
+
+func (x *RiskScore) GetFeatureSetVersion() uint32 {
+	if x != nil {
+		return x.FeatureSetVersion
+	}
+	return 0
+}
+
+func (x *RiskScore) GetSanctionsListVersion() string {
+	if x != nil {
+		return x.SanctionsListVersion
+	}
+	return ""
+}
+
+func (x *RiskScore) GetRulesVersion() string {
+	if x != nil {
+		return x.RulesVersion
+	}
+	return ""
+}
+
 // RiskAlert is an alert for the risk team, raised by a score over threshold or a rule,
 // re-emitted (same alert_id, higher version) when its status changes. Topic risk.alerts,
 // keyed by entity_id.
@@ -911,14 +1042,30 @@ type RiskAlert struct {
 	// summary is one line for the alert list; no personal data or secrets.
 	Summary string `protobuf:"bytes,11,opt,name=summary,proto3" json:"summary,omitempty"`
 	// assignee is the analyst handling it, once ACKNOWLEDGED.
-	Assignee      string `protobuf:"bytes,12,opt,name=assignee,proto3" json:"assignee,omitempty"`
+	Assignee string `protobuf:"bytes,12,opt,name=assignee,proto3" json:"assignee,omitempty"`
+	// reasons are the reason codes that raised it, strongest first.
+	Reasons []*Reason `protobuf:"bytes,13,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	// evidence are the feature values behind it (a subset of the served vector).
+	Evidence []*Feature `protobuf:"bytes,14,rep,name=evidence,proto3" json:"evidence,omitempty"`
+	// transaction_hashes are the chain transactions that raised it (and, after
+	// suppression, the later ones folded into it), at most 20.
+	TransactionHashes []string `protobuf:"bytes,15,rep,name=transaction_hashes,json=transactionHashes,proto3" json:"transaction_hashes,omitempty"`
+	// model_version is the model version whose score raised it, if a model did.
+	ModelVersion string `protobuf:"bytes,16,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
+	// sanctions_list_version is the sanctions list in force when it was raised.
+	SanctionsListVersion string `protobuf:"bytes,17,opt,name=sanctions_list_version,json=sanctionsListVersion,proto3" json:"sanctions_list_version,omitempty"`
+	// suppressed is how many further triggers for the same entity and rule were folded
+	// into this alert instead of raising new ones.
+	Suppressed uint32 `protobuf:"varint,18,opt,name=suppressed,proto3" json:"suppressed,omitempty"`
+	// decision is what the triggering score or rule recommended.
+	Decision      Decision `protobuf:"varint,19,opt,name=decision,proto3,enum=weir.risk.v1.Decision" json:"decision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RiskAlert) Reset() {
 	*x = RiskAlert{}
-	mi := &file_weir_risk_v1_risk_proto_msgTypes[5]
+	mi := &file_weir_risk_v1_risk_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1077,7 @@ func (x *RiskAlert) String() string {
 func (*RiskAlert) ProtoMessage() {}
 
 func (x *RiskAlert) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_risk_v1_risk_proto_msgTypes[5]
+	mi := &file_weir_risk_v1_risk_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1090,7 @@ func (x *RiskAlert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RiskAlert.ProtoReflect.Descriptor instead.
 func (*RiskAlert) Descriptor() ([]byte, []int) {
-	return file_weir_risk_v1_risk_proto_rawDescGZIP(), []int{5}
+	return file_weir_risk_v1_risk_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RiskAlert) GetMeta() *v1.Meta {
@@ -1030,6 +1177,55 @@ func (x *RiskAlert) GetAssignee() string {
 	return ""
 }
 
+func (x *RiskAlert) GetReasons() []*Reason {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *RiskAlert) GetEvidence() []*Feature {
+	if x != nil {
+		return x.Evidence
+	}
+	return nil
+}
+
+func (x *RiskAlert) GetTransactionHashes() []string {
+	if x != nil {
+		return x.TransactionHashes
+	}
+	return nil
+}
+
+func (x *RiskAlert) GetModelVersion() string {
+	if x != nil {
+		return x.ModelVersion
+	}
+	return ""
+}
+
+func (x *RiskAlert) GetSanctionsListVersion() string {
+	if x != nil {
+		return x.SanctionsListVersion
+	}
+	return ""
+}
+
+func (x *RiskAlert) GetSuppressed() uint32 {
+	if x != nil {
+		return x.Suppressed
+	}
+	return 0
+}
+
+func (x *RiskAlert) GetDecision() Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return Decision_DECISION_UNSPECIFIED
+}
+
 // RiskLabel is a ground-truth label on an entity or event, for training and measuring
 // models. A later label for the same subject supersedes an earlier one. Topic risk.labels,
 // keyed by entity_id.
@@ -1062,7 +1258,7 @@ type RiskLabel struct {
 
 func (x *RiskLabel) Reset() {
 	*x = RiskLabel{}
-	mi := &file_weir_risk_v1_risk_proto_msgTypes[6]
+	mi := &file_weir_risk_v1_risk_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1074,7 +1270,7 @@ func (x *RiskLabel) String() string {
 func (*RiskLabel) ProtoMessage() {}
 
 func (x *RiskLabel) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_risk_v1_risk_proto_msgTypes[6]
+	mi := &file_weir_risk_v1_risk_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1087,7 +1283,7 @@ func (x *RiskLabel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RiskLabel.ProtoReflect.Descriptor instead.
 func (*RiskLabel) Descriptor() ([]byte, []int) {
-	return file_weir_risk_v1_risk_proto_rawDescGZIP(), []int{6}
+	return file_weir_risk_v1_risk_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RiskLabel) GetMeta() *v1.Meta {
@@ -1173,7 +1369,7 @@ const file_weir_risk_v1_risk_proto_rawDesc = "" +
 	"\x05fixed\x18\x02 \x01(\v2\x13.weir.risk.v1.FixedH\x00R\x05fixed\x12\x1c\n" +
 	"\x05units\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01H\x00R\x05units\x12\x14\n" +
 	"\x05asset\x18\x04 \x01(\tR\x05assetB\a\n" +
-	"\x05value\"\xd7\x02\n" +
+	"\x05value\"\x8d\x03\n" +
 	"\rFeatureVector\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12?\n" +
 	"\ventity_type\x18\x02 \x01(\x0e2\x18.weir.risk.v1.EntityTypeB\x04\x98\xb5\x18\x01R\n" +
@@ -1183,10 +1379,15 @@ const file_weir_risk_v1_risk_proto_rawDesc = "" +
 	"\vfeature_set\x18\x05 \x01(\tB\x04\x98\xb5\x18\x01R\n" +
 	"featureSet\x12.\n" +
 	"\x13feature_set_version\x18\x06 \x01(\rR\x11featureSetVersion\x121\n" +
-	"\bfeatures\x18\a \x03(\v2\x15.weir.risk.v1.FeatureR\bfeatures\"E\n" +
+	"\bfeatures\x18\a \x03(\v2\x15.weir.risk.v1.FeatureR\bfeatures\x124\n" +
+	"\x16sanctions_list_version\x18\b \x01(\tR\x14sanctionsListVersion\"S\n" +
+	"\x06Reason\x12\x18\n" +
+	"\x04code\x18\x01 \x01(\tB\x04\x98\xb5\x18\x01R\x04code\x12\x17\n" +
+	"\arule_id\x18\x02 \x01(\tR\x06ruleId\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\"E\n" +
 	"\fContribution\x12\x18\n" +
 	"\afeature\x18\x01 \x01(\tR\afeature\x12\x1b\n" +
-	"\tweight_bp\x18\x02 \x01(\x05R\bweightBp\"\x86\x04\n" +
+	"\tweight_bp\x18\x02 \x01(\x05R\bweightBp\"\x95\x06\n" +
 	"\tRiskScore\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12?\n" +
 	"\ventity_type\x18\x02 \x01(\x0e2\x18.weir.risk.v1.EntityTypeB\x04\x98\xb5\x18\x01R\n" +
@@ -1200,7 +1401,14 @@ const file_weir_risk_v1_risk_proto_rawDesc = "" +
 	"\fthreshold_bp\x18\t \x01(\rR\vthresholdBp\x128\n" +
 	"\bdecision\x18\n" +
 	" \x01(\x0e2\x16.weir.risk.v1.DecisionB\x04\x98\xb5\x18\x01R\bdecision\x12@\n" +
-	"\rcontributions\x18\v \x03(\v2\x1a.weir.risk.v1.ContributionR\rcontributions\"\xed\x03\n" +
+	"\rcontributions\x18\v \x03(\v2\x1a.weir.risk.v1.ContributionR\rcontributions\x12.\n" +
+	"\areasons\x18\f \x03(\v2\x14.weir.risk.v1.ReasonR\areasons\x121\n" +
+	"\bfeatures\x18\r \x03(\v2\x15.weir.risk.v1.FeatureR\bfeatures\x12\x1f\n" +
+	"\vfeature_set\x18\x0e \x01(\tR\n" +
+	"featureSet\x12.\n" +
+	"\x13feature_set_version\x18\x0f \x01(\rR\x11featureSetVersion\x124\n" +
+	"\x16sanctions_list_version\x18\x10 \x01(\tR\x14sanctionsListVersion\x12#\n" +
+	"\rrules_version\x18\x11 \x01(\tR\frulesVersion\"\xae\x06\n" +
 	"\tRiskAlert\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12\x1f\n" +
 	"\balert_id\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\aalertId\x12\x1e\n" +
@@ -1215,7 +1423,16 @@ const file_weir_risk_v1_risk_proto_rawDesc = "" +
 	"\bscore_bp\x18\n" +
 	" \x01(\rR\ascoreBp\x12\x18\n" +
 	"\asummary\x18\v \x01(\tR\asummary\x12\x1a\n" +
-	"\bassignee\x18\f \x01(\tR\bassignee\"\xbe\x03\n" +
+	"\bassignee\x18\f \x01(\tR\bassignee\x12.\n" +
+	"\areasons\x18\r \x03(\v2\x14.weir.risk.v1.ReasonR\areasons\x121\n" +
+	"\bevidence\x18\x0e \x03(\v2\x15.weir.risk.v1.FeatureR\bevidence\x12-\n" +
+	"\x12transaction_hashes\x18\x0f \x03(\tR\x11transactionHashes\x12#\n" +
+	"\rmodel_version\x18\x10 \x01(\tR\fmodelVersion\x124\n" +
+	"\x16sanctions_list_version\x18\x11 \x01(\tR\x14sanctionsListVersion\x12\x1e\n" +
+	"\n" +
+	"suppressed\x18\x12 \x01(\rR\n" +
+	"suppressed\x122\n" +
+	"\bdecision\x18\x13 \x01(\x0e2\x16.weir.risk.v1.DecisionR\bdecision\"\xbe\x03\n" +
 	"\tRiskLabel\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12\x1f\n" +
 	"\blabel_id\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\alabelId\x12?\n" +
@@ -1287,7 +1504,7 @@ func file_weir_risk_v1_risk_proto_rawDescGZIP() []byte {
 }
 
 var file_weir_risk_v1_risk_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_weir_risk_v1_risk_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_weir_risk_v1_risk_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_weir_risk_v1_risk_proto_goTypes = []any{
 	(EntityType)(0),       // 0: weir.risk.v1.EntityType
 	(Decision)(0),         // 1: weir.risk.v1.Decision
@@ -1298,34 +1515,40 @@ var file_weir_risk_v1_risk_proto_goTypes = []any{
 	(*Fixed)(nil),         // 6: weir.risk.v1.Fixed
 	(*Feature)(nil),       // 7: weir.risk.v1.Feature
 	(*FeatureVector)(nil), // 8: weir.risk.v1.FeatureVector
-	(*Contribution)(nil),  // 9: weir.risk.v1.Contribution
-	(*RiskScore)(nil),     // 10: weir.risk.v1.RiskScore
-	(*RiskAlert)(nil),     // 11: weir.risk.v1.RiskAlert
-	(*RiskLabel)(nil),     // 12: weir.risk.v1.RiskLabel
-	(*v1.Meta)(nil),       // 13: weir.common.v1.Meta
+	(*Reason)(nil),        // 9: weir.risk.v1.Reason
+	(*Contribution)(nil),  // 10: weir.risk.v1.Contribution
+	(*RiskScore)(nil),     // 11: weir.risk.v1.RiskScore
+	(*RiskAlert)(nil),     // 12: weir.risk.v1.RiskAlert
+	(*RiskLabel)(nil),     // 13: weir.risk.v1.RiskLabel
+	(*v1.Meta)(nil),       // 14: weir.common.v1.Meta
 }
 var file_weir_risk_v1_risk_proto_depIdxs = []int32{
 	6,  // 0: weir.risk.v1.Feature.fixed:type_name -> weir.risk.v1.Fixed
-	13, // 1: weir.risk.v1.FeatureVector.meta:type_name -> weir.common.v1.Meta
+	14, // 1: weir.risk.v1.FeatureVector.meta:type_name -> weir.common.v1.Meta
 	0,  // 2: weir.risk.v1.FeatureVector.entity_type:type_name -> weir.risk.v1.EntityType
 	7,  // 3: weir.risk.v1.FeatureVector.features:type_name -> weir.risk.v1.Feature
-	13, // 4: weir.risk.v1.RiskScore.meta:type_name -> weir.common.v1.Meta
+	14, // 4: weir.risk.v1.RiskScore.meta:type_name -> weir.common.v1.Meta
 	0,  // 5: weir.risk.v1.RiskScore.entity_type:type_name -> weir.risk.v1.EntityType
 	1,  // 6: weir.risk.v1.RiskScore.decision:type_name -> weir.risk.v1.Decision
-	9,  // 7: weir.risk.v1.RiskScore.contributions:type_name -> weir.risk.v1.Contribution
-	13, // 8: weir.risk.v1.RiskAlert.meta:type_name -> weir.common.v1.Meta
-	0,  // 9: weir.risk.v1.RiskAlert.entity_type:type_name -> weir.risk.v1.EntityType
-	2,  // 10: weir.risk.v1.RiskAlert.severity:type_name -> weir.risk.v1.Severity
-	3,  // 11: weir.risk.v1.RiskAlert.status:type_name -> weir.risk.v1.AlertStatus
-	13, // 12: weir.risk.v1.RiskLabel.meta:type_name -> weir.common.v1.Meta
-	0,  // 13: weir.risk.v1.RiskLabel.entity_type:type_name -> weir.risk.v1.EntityType
-	4,  // 14: weir.risk.v1.RiskLabel.pattern:type_name -> weir.risk.v1.FraudPattern
-	5,  // 15: weir.risk.v1.RiskLabel.source:type_name -> weir.risk.v1.LabelSource
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	10, // 7: weir.risk.v1.RiskScore.contributions:type_name -> weir.risk.v1.Contribution
+	9,  // 8: weir.risk.v1.RiskScore.reasons:type_name -> weir.risk.v1.Reason
+	7,  // 9: weir.risk.v1.RiskScore.features:type_name -> weir.risk.v1.Feature
+	14, // 10: weir.risk.v1.RiskAlert.meta:type_name -> weir.common.v1.Meta
+	0,  // 11: weir.risk.v1.RiskAlert.entity_type:type_name -> weir.risk.v1.EntityType
+	2,  // 12: weir.risk.v1.RiskAlert.severity:type_name -> weir.risk.v1.Severity
+	3,  // 13: weir.risk.v1.RiskAlert.status:type_name -> weir.risk.v1.AlertStatus
+	9,  // 14: weir.risk.v1.RiskAlert.reasons:type_name -> weir.risk.v1.Reason
+	7,  // 15: weir.risk.v1.RiskAlert.evidence:type_name -> weir.risk.v1.Feature
+	1,  // 16: weir.risk.v1.RiskAlert.decision:type_name -> weir.risk.v1.Decision
+	14, // 17: weir.risk.v1.RiskLabel.meta:type_name -> weir.common.v1.Meta
+	0,  // 18: weir.risk.v1.RiskLabel.entity_type:type_name -> weir.risk.v1.EntityType
+	4,  // 19: weir.risk.v1.RiskLabel.pattern:type_name -> weir.risk.v1.FraudPattern
+	5,  // 20: weir.risk.v1.RiskLabel.source:type_name -> weir.risk.v1.LabelSource
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_weir_risk_v1_risk_proto_init() }
@@ -1343,7 +1566,7 @@ func file_weir_risk_v1_risk_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weir_risk_v1_risk_proto_rawDesc), len(file_weir_risk_v1_risk_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
