@@ -17,6 +17,7 @@ import (
 	v1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -101,27 +102,55 @@ const (
 	RecoveryStepKind_RECOVERY_STEP_KIND_COMPLETED RecoveryStepKind = 5
 	// RECOVERY_STEP_KIND_ABORTED: the ceremony was abandoned or timed out.
 	RecoveryStepKind_RECOVERY_STEP_KIND_ABORTED RecoveryStepKind = 6
+	// RECOVERY_STEP_KIND_SPLIT: the key's secret was split t-of-n to guardians (the
+	// encrypted shares are handed out once, never put in an event).
+	RecoveryStepKind_RECOVERY_STEP_KIND_SPLIT RecoveryStepKind = 7
+	// RECOVERY_STEP_KIND_CANCELLED: the owner cancelled the ceremony before
+	// reconstruction.
+	RecoveryStepKind_RECOVERY_STEP_KIND_CANCELLED RecoveryStepKind = 8
+	// RECOVERY_STEP_KIND_ROTATED: a new key replaced the recovered one and a signed
+	// transaction moves the funds to it; the old key is retired.
+	RecoveryStepKind_RECOVERY_STEP_KIND_ROTATED RecoveryStepKind = 9
+	// RECOVERY_STEP_KIND_FREEZE_APPROVED: a guardian's signed freeze or unfreeze vote
+	// was accepted (reason says which).
+	RecoveryStepKind_RECOVERY_STEP_KIND_FREEZE_APPROVED RecoveryStepKind = 10
+	// RECOVERY_STEP_KIND_FROZEN: a guardian quorum froze the key; it signs nothing.
+	RecoveryStepKind_RECOVERY_STEP_KIND_FROZEN RecoveryStepKind = 11
+	// RECOVERY_STEP_KIND_UNFROZEN: a guardian quorum unfroze the key.
+	RecoveryStepKind_RECOVERY_STEP_KIND_UNFROZEN RecoveryStepKind = 12
 )
 
 // Enum value maps for RecoveryStepKind.
 var (
 	RecoveryStepKind_name = map[int32]string{
-		0: "RECOVERY_STEP_KIND_UNSPECIFIED",
-		1: "RECOVERY_STEP_KIND_INITIATED",
-		2: "RECOVERY_STEP_KIND_SHARE_ACCEPTED",
-		3: "RECOVERY_STEP_KIND_SHARE_REJECTED",
-		4: "RECOVERY_STEP_KIND_QUORUM_REACHED",
-		5: "RECOVERY_STEP_KIND_COMPLETED",
-		6: "RECOVERY_STEP_KIND_ABORTED",
+		0:  "RECOVERY_STEP_KIND_UNSPECIFIED",
+		1:  "RECOVERY_STEP_KIND_INITIATED",
+		2:  "RECOVERY_STEP_KIND_SHARE_ACCEPTED",
+		3:  "RECOVERY_STEP_KIND_SHARE_REJECTED",
+		4:  "RECOVERY_STEP_KIND_QUORUM_REACHED",
+		5:  "RECOVERY_STEP_KIND_COMPLETED",
+		6:  "RECOVERY_STEP_KIND_ABORTED",
+		7:  "RECOVERY_STEP_KIND_SPLIT",
+		8:  "RECOVERY_STEP_KIND_CANCELLED",
+		9:  "RECOVERY_STEP_KIND_ROTATED",
+		10: "RECOVERY_STEP_KIND_FREEZE_APPROVED",
+		11: "RECOVERY_STEP_KIND_FROZEN",
+		12: "RECOVERY_STEP_KIND_UNFROZEN",
 	}
 	RecoveryStepKind_value = map[string]int32{
-		"RECOVERY_STEP_KIND_UNSPECIFIED":    0,
-		"RECOVERY_STEP_KIND_INITIATED":      1,
-		"RECOVERY_STEP_KIND_SHARE_ACCEPTED": 2,
-		"RECOVERY_STEP_KIND_SHARE_REJECTED": 3,
-		"RECOVERY_STEP_KIND_QUORUM_REACHED": 4,
-		"RECOVERY_STEP_KIND_COMPLETED":      5,
-		"RECOVERY_STEP_KIND_ABORTED":        6,
+		"RECOVERY_STEP_KIND_UNSPECIFIED":     0,
+		"RECOVERY_STEP_KIND_INITIATED":       1,
+		"RECOVERY_STEP_KIND_SHARE_ACCEPTED":  2,
+		"RECOVERY_STEP_KIND_SHARE_REJECTED":  3,
+		"RECOVERY_STEP_KIND_QUORUM_REACHED":  4,
+		"RECOVERY_STEP_KIND_COMPLETED":       5,
+		"RECOVERY_STEP_KIND_ABORTED":         6,
+		"RECOVERY_STEP_KIND_SPLIT":           7,
+		"RECOVERY_STEP_KIND_CANCELLED":       8,
+		"RECOVERY_STEP_KIND_ROTATED":         9,
+		"RECOVERY_STEP_KIND_FREEZE_APPROVED": 10,
+		"RECOVERY_STEP_KIND_FROZEN":          11,
+		"RECOVERY_STEP_KIND_UNFROZEN":        12,
 	}
 )
 
@@ -712,7 +741,24 @@ type KeyRecoveryStep struct {
 	// address is the key's address, set on COMPLETED.
 	Address string `protobuf:"bytes,10,opt,name=address,proto3" json:"address,omitempty"`
 	// reason explains a SHARE_REJECTED or ABORTED step; no secrets.
-	Reason        string `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
+	// state is the ceremony's state after the step ("requested", "delaying",
+	// "reconstructed", "rotated", "cancelled"; "frozen" or "active" for freeze steps).
+	State string `protobuf:"bytes,12,opt,name=state,proto3" json:"state,omitempty"`
+	// not_before is when reconstruction is allowed: the quorum's time plus the delay
+	// during which the owner can cancel. Set from QUORUM_REACHED on.
+	NotBefore *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
+	// new_key_id names the key that replaced the recovered one, set on ROTATED.
+	NewKeyId string `protobuf:"bytes,14,opt,name=new_key_id,json=newKeyId,proto3" json:"new_key_id,omitempty"`
+	// new_address is the new key's address, set on ROTATED.
+	NewAddress string `protobuf:"bytes,15,opt,name=new_address,json=newAddress,proto3" json:"new_address,omitempty"`
+	// transaction_hash is the hash of the signed transaction that moves the funds to
+	// new_address, set on ROTATED (the SignedTransaction is on signer.signed).
+	TransactionHash string `protobuf:"bytes,16,opt,name=transaction_hash,json=transactionHash,proto3" json:"transaction_hash,omitempty"`
+	// chain_id is the EIP-155 chain id of transaction_hash.
+	ChainId uint64 `protobuf:"varint,17,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
+	// guardians is how many guardians hold shares (the n of t-of-n).
+	Guardians     uint32 `protobuf:"varint,18,opt,name=guardians,proto3" json:"guardians,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -822,6 +868,55 @@ func (x *KeyRecoveryStep) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *KeyRecoveryStep) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *KeyRecoveryStep) GetNotBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotBefore
+	}
+	return nil
+}
+
+func (x *KeyRecoveryStep) GetNewKeyId() string {
+	if x != nil {
+		return x.NewKeyId
+	}
+	return ""
+}
+
+func (x *KeyRecoveryStep) GetNewAddress() string {
+	if x != nil {
+		return x.NewAddress
+	}
+	return ""
+}
+
+func (x *KeyRecoveryStep) GetTransactionHash() string {
+	if x != nil {
+		return x.TransactionHash
+	}
+	return ""
+}
+
+func (x *KeyRecoveryStep) GetChainId() uint64 {
+	if x != nil {
+		return x.ChainId
+	}
+	return 0
+}
+
+func (x *KeyRecoveryStep) GetGuardians() uint32 {
+	if x != nil {
+		return x.Guardians
+	}
+	return 0
 }
 
 // AuditRecord is one entry of the signer's audit trail: who did what to which key, and
@@ -968,7 +1063,7 @@ var File_weir_signer_v1_signer_proto protoreflect.FileDescriptor
 
 const file_weir_signer_v1_signer_proto_rawDesc = "" +
 	"\n" +
-	"\x1bweir/signer/v1/signer.proto\x12\x0eweir.signer.v1\x1a\x1bweir/common/v1/amount.proto\x1a\x19weir/common/v1/meta.proto\x1a\x1cweir/common/v1/options.proto\"\xab\x05\n" +
+	"\x1bweir/signer/v1/signer.proto\x12\x0eweir.signer.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bweir/common/v1/amount.proto\x1a\x19weir/common/v1/meta.proto\x1a\x1cweir/common/v1/options.proto\"\xab\x05\n" +
 	"\x0eSigningRequest\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12#\n" +
 	"\n" +
@@ -1010,7 +1105,7 @@ const file_weir_signer_v1_signer_proto_rawDesc = "" +
 	"\x04from\x18\x05 \x01(\tB\x04\x98\xb5\x18\x01R\x04from\x12\x14\n" +
 	"\x05nonce\x18\x06 \x01(\x04R\x05nonce\x12/\n" +
 	"\x10transaction_hash\x18\a \x01(\tB\x04\x98\xb5\x18\x01R\x0ftransactionHash\x12-\n" +
-	"\x0fraw_transaction\x18\b \x01(\fB\x04\x98\xb5\x18\x01R\x0erawTransaction\"\x95\x03\n" +
+	"\x0fraw_transaction\x18\b \x01(\fB\x04\x98\xb5\x18\x01R\x0erawTransaction\"\x89\x05\n" +
 	"\x0fKeyRecoveryStep\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12%\n" +
 	"\vrecovery_id\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\n" +
@@ -1026,7 +1121,17 @@ const file_weir_signer_v1_signer_proto_rawDesc = "" +
 	"public_key\x18\t \x01(\tR\tpublicKey\x12\x18\n" +
 	"\aaddress\x18\n" +
 	" \x01(\tR\aaddress\x12\x16\n" +
-	"\x06reason\x18\v \x01(\tR\x06reason\"\xb1\x03\n" +
+	"\x06reason\x18\v \x01(\tR\x06reason\x12\x14\n" +
+	"\x05state\x18\f \x01(\tR\x05state\x129\n" +
+	"\n" +
+	"not_before\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x12\x1c\n" +
+	"\n" +
+	"new_key_id\x18\x0e \x01(\tR\bnewKeyId\x12\x1f\n" +
+	"\vnew_address\x18\x0f \x01(\tR\n" +
+	"newAddress\x12)\n" +
+	"\x10transaction_hash\x18\x10 \x01(\tR\x0ftransactionHash\x12\x19\n" +
+	"\bchain_id\x18\x11 \x01(\x04R\achainId\x12\x1c\n" +
+	"\tguardians\x18\x12 \x01(\rR\tguardians\"\xb1\x03\n" +
 	"\vAuditRecord\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12\x1f\n" +
 	"\baudit_id\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\aauditId\x12\x1f\n" +
@@ -1045,7 +1150,7 @@ const file_weir_signer_v1_signer_proto_rawDesc = "" +
 	"\x10ApprovalDecision\x12!\n" +
 	"\x1dAPPROVAL_DECISION_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aAPPROVAL_DECISION_APPROVED\x10\x01\x12\x1e\n" +
-	"\x1aAPPROVAL_DECISION_REJECTED\x10\x02*\x8f\x02\n" +
+	"\x1aAPPROVAL_DECISION_REJECTED\x10\x02*\xd7\x03\n" +
 	"\x10RecoveryStepKind\x12\"\n" +
 	"\x1eRECOVERY_STEP_KIND_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cRECOVERY_STEP_KIND_INITIATED\x10\x01\x12%\n" +
@@ -1053,7 +1158,14 @@ const file_weir_signer_v1_signer_proto_rawDesc = "" +
 	"!RECOVERY_STEP_KIND_SHARE_REJECTED\x10\x03\x12%\n" +
 	"!RECOVERY_STEP_KIND_QUORUM_REACHED\x10\x04\x12 \n" +
 	"\x1cRECOVERY_STEP_KIND_COMPLETED\x10\x05\x12\x1e\n" +
-	"\x1aRECOVERY_STEP_KIND_ABORTED\x10\x06*\x8c\x01\n" +
+	"\x1aRECOVERY_STEP_KIND_ABORTED\x10\x06\x12\x1c\n" +
+	"\x18RECOVERY_STEP_KIND_SPLIT\x10\a\x12 \n" +
+	"\x1cRECOVERY_STEP_KIND_CANCELLED\x10\b\x12\x1e\n" +
+	"\x1aRECOVERY_STEP_KIND_ROTATED\x10\t\x12&\n" +
+	"\"RECOVERY_STEP_KIND_FREEZE_APPROVED\x10\n" +
+	"\x12\x1d\n" +
+	"\x19RECOVERY_STEP_KIND_FROZEN\x10\v\x12\x1f\n" +
+	"\x1bRECOVERY_STEP_KIND_UNFROZEN\x10\f*\x8c\x01\n" +
 	"\x0eAuditActorType\x12 \n" +
 	"\x1cAUDIT_ACTOR_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19AUDIT_ACTOR_TYPE_OPERATOR\x10\x01\x12\x1c\n" +
@@ -1080,17 +1192,18 @@ func file_weir_signer_v1_signer_proto_rawDescGZIP() []byte {
 var file_weir_signer_v1_signer_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_weir_signer_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_weir_signer_v1_signer_proto_goTypes = []any{
-	(ApprovalDecision)(0),     // 0: weir.signer.v1.ApprovalDecision
-	(RecoveryStepKind)(0),     // 1: weir.signer.v1.RecoveryStepKind
-	(AuditActorType)(0),       // 2: weir.signer.v1.AuditActorType
-	(AuditOutcome)(0),         // 3: weir.signer.v1.AuditOutcome
-	(*SigningRequest)(nil),    // 4: weir.signer.v1.SigningRequest
-	(*SigningApproval)(nil),   // 5: weir.signer.v1.SigningApproval
-	(*SignedTransaction)(nil), // 6: weir.signer.v1.SignedTransaction
-	(*KeyRecoveryStep)(nil),   // 7: weir.signer.v1.KeyRecoveryStep
-	(*AuditRecord)(nil),       // 8: weir.signer.v1.AuditRecord
-	(*v1.Meta)(nil),           // 9: weir.common.v1.Meta
-	(*v1.Amount)(nil),         // 10: weir.common.v1.Amount
+	(ApprovalDecision)(0),         // 0: weir.signer.v1.ApprovalDecision
+	(RecoveryStepKind)(0),         // 1: weir.signer.v1.RecoveryStepKind
+	(AuditActorType)(0),           // 2: weir.signer.v1.AuditActorType
+	(AuditOutcome)(0),             // 3: weir.signer.v1.AuditOutcome
+	(*SigningRequest)(nil),        // 4: weir.signer.v1.SigningRequest
+	(*SigningApproval)(nil),       // 5: weir.signer.v1.SigningApproval
+	(*SignedTransaction)(nil),     // 6: weir.signer.v1.SignedTransaction
+	(*KeyRecoveryStep)(nil),       // 7: weir.signer.v1.KeyRecoveryStep
+	(*AuditRecord)(nil),           // 8: weir.signer.v1.AuditRecord
+	(*v1.Meta)(nil),               // 9: weir.common.v1.Meta
+	(*v1.Amount)(nil),             // 10: weir.common.v1.Amount
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_weir_signer_v1_signer_proto_depIdxs = []int32{
 	9,  // 0: weir.signer.v1.SigningRequest.meta:type_name -> weir.common.v1.Meta
@@ -1101,14 +1214,15 @@ var file_weir_signer_v1_signer_proto_depIdxs = []int32{
 	9,  // 5: weir.signer.v1.SignedTransaction.meta:type_name -> weir.common.v1.Meta
 	9,  // 6: weir.signer.v1.KeyRecoveryStep.meta:type_name -> weir.common.v1.Meta
 	1,  // 7: weir.signer.v1.KeyRecoveryStep.step:type_name -> weir.signer.v1.RecoveryStepKind
-	9,  // 8: weir.signer.v1.AuditRecord.meta:type_name -> weir.common.v1.Meta
-	2,  // 9: weir.signer.v1.AuditRecord.actor_type:type_name -> weir.signer.v1.AuditActorType
-	3,  // 10: weir.signer.v1.AuditRecord.outcome:type_name -> weir.signer.v1.AuditOutcome
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	11, // 8: weir.signer.v1.KeyRecoveryStep.not_before:type_name -> google.protobuf.Timestamp
+	9,  // 9: weir.signer.v1.AuditRecord.meta:type_name -> weir.common.v1.Meta
+	2,  // 10: weir.signer.v1.AuditRecord.actor_type:type_name -> weir.signer.v1.AuditActorType
+	3,  // 11: weir.signer.v1.AuditRecord.outcome:type_name -> weir.signer.v1.AuditOutcome
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_weir_signer_v1_signer_proto_init() }
