@@ -1,0 +1,426 @@
+package features
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/weirhq/weir/schemas/eventid"
+	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
+	riskv1 "github.com/weirhq/weir/schemas/gen/weir/risk/v1"
+)
+
+// DefaultGrace is how late (behind the watermark) an event may arrive and still be
+// counted, unless Config.Grace says otherwise.
+const DefaultGrace = 5 * time.Minute
+
+// Source is Meta.source of the vectors an Engine builds.
+const Source = "features"
+
+// Errors of Apply. ErrLate is a bad record (the runtime dead-letters it); ErrDuplicate
+// and ErrRetracted mean "nothing to do" and a caller drops the event.
+var (
+	ErrLate      = errors.New("features: event later than the grace period")
+	ErrDuplicate = errors.New("features: event already applied")
+	ErrRetracted = errors.New("features: event was retracted by a reorg")
+)
+
+// Sanctions says which entities are on a sanctions list. sanctions.List satisfies it
+// through its EntityChecker method.
+type Sanctions interface {
+	// Sanctioned reports whether the entity ("<chain id>:<address>") is listed.
+	Sanctioned(entityID string) bool
+	// Version identifies the list, stamped on every vector.
+	Version() string
+}
+
+// Config configures an Engine. The zero value is usable: AddressActivity, 5 minutes of
+// grace, no thresholds, no sanctions list.
+type Config struct {
+	// Set is the feature set. Default: AddressActivity.
+	Set *Set
+	// Grace is how far behind the watermark an event may be and still be applied.
+	// Default: DefaultGrace.
+	Grace time.Duration
+	// Thresholds maps an asset (Amount.asset) to its reporting threshold in base units,
+	// for NearThreshold. Default: none.
+	Thresholds map[string]*big.Int
+	// Sanctions is the sanctions list. Default: none (nothing is sanctioned, the
+	// version is empty).
+	Sanctions Sanctions
+}
+
+// Engine computes feature vectors from events, keeping what it needs in a State. It
+// holds no state of its own: everything is in the State passed to each call, so it is
+// safe for concurrent use with distinct States.
+type Engine struct {
+	set        Set
+	grace      time.Duration
+	retention  time.Duration
+	thresholds map[string]*big.Int
+	sanctions  Sanctions
+}
+
+// New returns an Engine, checking the configuration.
+func New(cfg Config) (*Engine, error) {
+	e := &Engine{set: AddressActivity, grace: DefaultGrace, thresholds: map[string]*big.Int{}, sanctions: cfg.Sanctions}
+	if cfg.Set != nil {
+		e.set = *cfg.Set
+	}
+	if cfg.Grace != 0 {
+		e.grace = cfg.Grace
+	}
+	if e.grace < 0 {
+		return nil, fmt.Errorf("features: negative grace %v", e.grace)
+	}
+	seen := map[string]bool{}
+	for _, d := range e.set.Features {
+		if d.Name == "" || seen[d.Name] || d.Aggregate == nil || d.Window < 0 {
+			return nil, fmt.Errorf("features: bad definition %q in set %s", d.Name, e.set.Name)
+		}
+		seen[d.Name] = true
+	}
+	for asset, t := range cfg.Thresholds {
+		if t == nil || t.Sign() <= 0 {
+			return nil, fmt.Errorf("features: threshold of %s must be positive", asset)
+		}
+		e.thresholds[asset] = new(big.Int).Set(t)
+	}
+	e.retention = e.set.Retention() + e.grace
+	return e, nil
+}
+
+// Set returns the feature set the Engine computes.
+func (e *Engine) Set() Set { return e.set }
+
+// Retention returns how long after its event time an event is kept: the longest window
+// plus the grace period. Expire removes what is older.
+func (e *Engine) Retention() time.Duration { return e.retention }
+
+// SanctionsVersion returns the version of the sanctions list in use ("" without one).
+func (e *Engine) SanctionsVersion() string {
+	if e.sanctions == nil {
+		return ""
+	}
+	return e.sanctions.Version()
+}
+
+// Event is one side of a transfer, as seen by the entity it is about.
+type Event struct {
+	// ID is the transfer's Meta.event_id (the vector's subject). Required.
+	ID string
+	// TraceID is carried to the vector's Meta.trace_id.
+	TraceID string
+	// Entity is the entity the features are about ("<chain id>:<address>"). Required.
+	Entity string
+	// Direction is Out when Entity sent the transfer, In when it received it.
+	Direction Direction
+	// Counterparty is the other side's entity id. Required.
+	Counterparty string
+	// Asset and Amount are the transfer's Amount (base units, non-negative).
+	Asset  string
+	Amount *big.Int
+	// Time is the event time (the block timestamp).
+	Time time.Time
+}
+
+func (ev *Event) validate() error {
+	switch {
+	case ev.ID == "" || strings.ContainsRune(ev.ID, 0):
+		return errors.New("features: event without id")
+	case ev.Entity == "" || len(ev.Entity) > 1024 || ev.Counterparty == "" || len(ev.Counterparty) > 1024:
+		return errors.New("features: event without a valid entity or counterparty")
+	case ev.Direction != Out && ev.Direction != In:
+		return errors.New("features: event without direction")
+	case ev.Asset == "" || ev.Amount == nil || ev.Amount.Sign() < 0:
+		return errors.New("features: event without a valid amount")
+	case ev.Time.IsZero():
+		return errors.New("features: event without time")
+	}
+	return nil
+}
+
+// VectorID returns Meta.event_id of the vector computed for entity at subject event
+// subjectID: eventid.New("weir.risk.v1.FeatureVector", feature set, version, subject,
+// entity). The entity is part of the id because one transfer yields two vectors (its
+// sender's and its recipient's).
+func VectorID(set Set, subjectID, entity string) string {
+	return eventid.New("weir.risk.v1.FeatureVector", set.Name, fmt.Sprint(set.Version), subjectID, entity)
+}
+
+// Apply records ev in st and returns the entity's feature vector as of ev: every
+// feature over its window ending at ev.Time, counting the events already in st whose
+// time is in the window (including out-of-order ones that arrived earlier) and ev.
+//
+// watermark is the largest event time seen so far (zero if none); an event older than
+// watermark - grace returns ErrLate and changes nothing. An event already applied
+// returns ErrDuplicate, one whose retraction came first ErrRetracted.
+func (e *Engine) Apply(st State, ev Event, watermark time.Time) (*riskv1.FeatureVector, error) {
+	if err := ev.validate(); err != nil {
+		return nil, err
+	}
+	ev.Time = ev.Time.UTC()
+	if !watermark.IsZero() && ev.Time.Before(watermark.Add(-e.grace)) {
+		return nil, fmt.Errorf("%w: event time %s, watermark %s, grace %v", ErrLate,
+			ev.Time.Format(time.RFC3339Nano), watermark.UTC().Format(time.RFC3339Nano), e.grace)
+	}
+	if _, ok, err := st.Get(retractedKey(ev.ID)); err != nil {
+		return nil, err
+	} else if ok {
+		return nil, ErrRetracted
+	}
+	r := ref(ev.Direction, ev.ID)
+	if _, ok, err := st.Get(indexKey(r)); err != nil {
+		return nil, err
+	} else if ok {
+		return nil, ErrDuplicate
+	}
+	// Record the event: log, index, counterparty.
+	if err := st.Put(eventKey(ev.Entity, ev.Time, r), encodeStored(ev.Counterparty, ev.Asset, ev.Amount)); err != nil {
+		return nil, err
+	}
+	if err := st.Put(indexKey(r), append(appendTime(nil, ev.Time), ev.Entity...)); err != nil {
+		return nil, err
+	}
+	pk := pairKey(ev.Entity, ev.Counterparty)
+	p, ok, err := e.pair(st, pk)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		p = pair{firstAt: ev.Time, firstRef: r}
+	} else if len(p.firstRef) == 0 || before(ev.Time, r, p.firstAt, p.firstRef) {
+		// An empty firstRef is an earliest event older than the log: ev is not first
+		// unless it is older still.
+		if len(p.firstRef) != 0 || ev.Time.Before(p.firstAt) {
+			p.firstAt, p.firstRef = ev.Time, r
+		}
+	}
+	p.count++
+	if err := st.Put(pk, encodePair(p)); err != nil {
+		return nil, err
+	}
+	return e.Compute(st, ev)
+}
+
+// Compute returns the vector of ev's entity as of ev without recording anything: the
+// windows ending at ev.Time over the events in st. Apply calls it after recording ev.
+func (e *Engine) Compute(st State, ev Event) (*riskv1.FeatureVector, error) {
+	q := &query{e: e, st: st, ev: ev, ref: ref(ev.Direction, ev.ID), thresholds: e.thresholds, firsts: map[string]pair{}}
+	var events []stored
+	from := ev.Time.Add(-e.set.Retention())
+	prefix := entityPrefix(tagEvent, ev.Entity)
+	err := st.Scan(prefix, func(k, v []byte) error {
+		s, err := decodeStored(len(prefix), k, v)
+		if err != nil {
+			return err
+		}
+		if s.at.After(from) && !s.at.After(ev.Time) {
+			events = append(events, s)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("features: scan %s: %w", ev.Entity, err)
+	}
+	vec := &riskv1.FeatureVector{
+		Meta: &commonv1.Meta{
+			EventId:   VectorID(e.set, ev.ID, ev.Entity),
+			EventTime: timestamppb.New(ev.Time),
+			Source:    Source,
+			TraceId:   ev.TraceID,
+		},
+		EntityType:           e.set.Entity,
+		EntityId:             ev.Entity,
+		SubjectEventId:       ev.ID,
+		FeatureSet:           e.set.Name,
+		FeatureSetVersion:    e.set.Version,
+		SanctionsListVersion: e.SanctionsVersion(),
+		Features:             make([]*riskv1.Feature, 0, len(e.set.Features)),
+	}
+	for _, d := range e.set.Features {
+		lo := 0
+		if d.Window > 0 {
+			start := ev.Time.Add(-d.Window)
+			for lo < len(events) && !events[lo].at.After(start) {
+				lo++
+			}
+		} else {
+			lo = len(events)
+		}
+		f := d.Aggregate.compute(q, events[lo:])
+		if q.err != nil {
+			return nil, q.err
+		}
+		f.Name = d.Name
+		vec.Features = append(vec.Features, f)
+	}
+	return vec, nil
+}
+
+// query is one computation: the triggering event and lookups into the State.
+type query struct {
+	e          *Engine
+	st         State
+	ev         Event
+	ref        []byte
+	thresholds map[string]*big.Int
+	firsts     map[string]pair
+	err        error
+}
+
+// isFirst reports whether the event (at, r) is the entity's first with counterparty.
+func (q *query) isFirst(counterparty string, at time.Time, r []byte) bool {
+	p, ok := q.firsts[counterparty]
+	if !ok {
+		var err error
+		p, ok, err = q.e.pair(q.st, pairKey(q.ev.Entity, counterparty))
+		if err != nil {
+			q.err = err
+			return false
+		}
+		q.firsts[counterparty] = p
+	}
+	return at.Equal(p.firstAt) && bytes.Equal(r, p.firstRef)
+}
+
+func (q *query) sanctioned(entity string) bool {
+	return q.e.sanctions != nil && q.e.sanctions.Sanctioned(entity)
+}
+
+func (e *Engine) pair(st State, key []byte) (pair, bool, error) {
+	v, ok, err := st.Get(key)
+	if err != nil || !ok {
+		return pair{}, false, err
+	}
+	p, err := decodePair(v)
+	return p, err == nil, err
+}
+
+// Retract undoes the events with the given ids (both directions) that st holds, and
+// remembers every id so that an event arriving after its retraction is dropped (Apply
+// returns ErrRetracted). at is the retraction's time; ExpireRetracted forgets the ids
+// later. It returns the entities whose history changed, in the order found.
+func (e *Engine) Retract(st State, ids []string, at time.Time) ([]string, error) {
+	var touched []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if err := st.Put(retractedKey(id), appendTime(nil, at)); err != nil {
+			return nil, err
+		}
+		for _, dir := range []Direction{Out, In} {
+			entity, ok, err := e.remove(st, ref(dir, id))
+			if err != nil {
+				return nil, fmt.Errorf("features: retract %s: %w", id, err)
+			}
+			if ok && !seen[entity] {
+				seen[entity] = true
+				touched = append(touched, entity)
+			}
+		}
+	}
+	return touched, nil
+}
+
+// remove deletes one event from the log, its index entry and its counterparty count.
+func (e *Engine) remove(st State, r []byte) (string, bool, error) {
+	iv, ok, err := st.Get(indexKey(r))
+	if err != nil || !ok {
+		return "", false, err
+	}
+	if len(iv) < 8 {
+		return "", false, errMalformed
+	}
+	at, entity := readTime(iv), string(iv[8:])
+	ek := eventKey(entity, at, r)
+	v, ok, err := st.Get(ek)
+	if err != nil {
+		return "", false, err
+	}
+	if err := st.Delete(indexKey(r)); err != nil {
+		return "", false, err
+	}
+	if !ok { // expired already
+		return entity, true, nil
+	}
+	if err := st.Delete(ek); err != nil {
+		return "", false, err
+	}
+	s, err := decodeStored(0, append(appendTime(nil, at), r...), v)
+	if err != nil {
+		return "", false, err
+	}
+	pk := pairKey(entity, s.counterparty)
+	p, ok, err := e.pair(st, pk)
+	if err != nil || !ok {
+		return entity, true, err
+	}
+	if p.count <= 1 {
+		return entity, true, st.Delete(pk)
+	}
+	p.count--
+	if at.Equal(p.firstAt) && bytes.Equal(r, p.firstRef) {
+		// The first event with this counterparty is gone: the next earliest one in the
+		// log is first now; if none is kept, it is older than the log (firstRef "").
+		p.firstRef = nil
+		prefix := entityPrefix(tagEvent, entity)
+		errFound := errors.New("found")
+		err := st.Scan(prefix, func(k, v []byte) error {
+			o, err := decodeStored(len(prefix), k, v)
+			if err != nil {
+				return err
+			}
+			if o.counterparty == s.counterparty {
+				p.firstAt, p.firstRef = o.at, o.ref
+				return errFound
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errFound) {
+			return "", false, err
+		}
+	}
+	return entity, true, st.Put(pk, encodePair(p))
+}
+
+// Expire deletes the events of entity that no window can include any more — those at
+// or before watermark - Retention — with their index entries. It returns how many.
+// Counterparty records are kept: new_counterparty means never seen, not unseen for a week.
+func (e *Engine) Expire(st State, entity string, watermark time.Time) (int, error) {
+	horizon := watermark.Add(-e.retention)
+	prefix := entityPrefix(tagEvent, entity)
+	var old [][]byte
+	errStop := errors.New("stop")
+	err := st.Scan(prefix, func(k, _ []byte) error {
+		rest := k[len(prefix):]
+		if len(rest) < 9 {
+			return errMalformed
+		}
+		if readTime(rest).After(horizon) {
+			return errStop
+		}
+		old = append(old, bytes.Clone(k))
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return 0, err
+	}
+	for _, k := range old {
+		if err := st.Delete(k); err != nil {
+			return 0, err
+		}
+		if err := st.Delete(indexKey(k[len(prefix)+8:])); err != nil {
+			return 0, err
+		}
+	}
+	return len(old), nil
+}
+
+// ExpireRetracted forgets a retracted id (see Retract) once no event carrying it can
+// still be applied.
+func (e *Engine) ExpireRetracted(st State, id string) error { return st.Delete(retractedKey(id)) }
