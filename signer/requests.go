@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"sync"
 
@@ -18,10 +19,20 @@ var ErrRequestConflict = errors.New("signer: request id already used for a diffe
 // a retried request (same id, same body) signs the same transaction at the same nonce
 // instead of taking a new one, and a request id reused for another body is refused.
 // Entries are written with pebble.Sync before the nonce is used. It is safe for
-// concurrent use; claims are serialised (one at a time per process).
+// concurrent use; claims of one request id are serialised (one at a time per process),
+// claims of different ids run in parallel and share their fsyncs (Pebble's group
+// commit).
 type RequestLog struct {
-	mu sync.Mutex
-	db *pebble.DB
+	// stripes serialise the check-then-write of claims: a claim holds the stripe of
+	// its request id's hash.
+	stripes [64]sync.Mutex
+	db      *pebble.DB
+}
+
+func (l *RequestLog) stripe(id string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return &l.stripes[h.Sum32()%uint32(len(l.stripes))]
 }
 
 // requestEntry is what the log keeps per request id.
@@ -82,8 +93,9 @@ func (l *RequestLog) check(id, fingerprint string) (requestEntry, bool, error) {
 // nonceFor returns, which it logs (synced) before returning it.
 func (l *RequestLog) claim(ctx context.Context, id, fingerprint string, chain uint64, from string,
 	nonceFor func(ctx context.Context) (uint64, error)) (uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	mu := l.stripe(id)
+	mu.Lock()
+	defer mu.Unlock()
 	e, ok, err := l.check(id, fingerprint)
 	if err != nil {
 		return 0, err

@@ -119,59 +119,66 @@ func (s *Service) validate() error {
 	return errors.Join(errs...)
 }
 
-// Run opens the state and the backends, serves until ctx is done, then shuts the API
-// down (in-flight requests get 10 s) and closes everything. It returns nil then, or the
-// first failure.
-func (s *Service) Run(ctx context.Context) (err error) {
+// Open opens the state, the key backends and the Kafka client exactly as Run does and
+// returns the API over them, without serving it; close releases everything (call it
+// once, after the last request). Run serves what Open returns; the benchmark harness
+// (bench/signerbench) drives it in-process. It blocks while the backends open (an HSM
+// login, no scrypt: keystore keys are decrypted on first use).
+func (s *Service) Open(ctx context.Context) (api *Server, close func() error, err error) {
 	if err := s.validate(); err != nil {
-		return err
+		return nil, nil, err
 	}
-	log := s.Logger
-	if log == nil {
-		log = slog.Default()
-	}
+	log := s.logger()
 	var closers []func() error
-	defer func() {
+	close = func() error {
+		var err error
 		for i := len(closers) - 1; i >= 0; i-- {
 			err = errors.Join(err, closers[i]())
+		}
+		closers = nil
+		return err
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, close())
 		}
 	}()
 	for _, d := range []string{"nonces", "policy", "requests"} {
 		if err := os.MkdirAll(filepath.Join(s.StateDir, d), 0o700); err != nil {
-			return fmt.Errorf("signer: state dir: %w", err)
+			return nil, nil, fmt.Errorf("signer: state dir: %w", err)
 		}
 	}
 	ks, err := keys.NewKeystore(s.KeystoreDir, append([]keys.KeystoreOption{keys.WithPassphrase(s.Passphrase)}, s.KeystoreOpts...)...)
 	if err != nil {
-		return fmt.Errorf("signer: keystore: %w", err)
+		return nil, nil, fmt.Errorf("signer: keystore: %w", err)
 	}
 	closers = append(closers, ks.Close)
 	backends := map[string]keys.Backend{keys.BackendKeystore: ks}
 	if s.HSMModule != "" {
 		h, err := keys.NewHSM(ctx, s.HSMModule, s.HSMOpts...)
 		if err != nil {
-			return fmt.Errorf("signer: hsm: %w", err)
+			return nil, nil, fmt.Errorf("signer: hsm: %w", err)
 		}
 		closers = append(closers, h.Close)
 		backends[keys.BackendHSM] = h
 	}
 	nm, err := nonce.Open(filepath.Join(s.StateDir, "nonces"), s.PendingNonce)
 	if err != nil {
-		return fmt.Errorf("signer: nonces: %w", err)
+		return nil, nil, fmt.Errorf("signer: nonces: %w", err)
 	}
 	closers = append(closers, nm.Close)
 	ps, err := policy.OpenPebbleState(filepath.Join(s.StateDir, "policy"), log)
 	if err != nil {
-		return fmt.Errorf("signer: policy state: %w", err)
+		return nil, nil, fmt.Errorf("signer: policy state: %w", err)
 	}
 	closers = append(closers, ps.Close)
 	store, err := policy.OpenStore(ps)
 	if err != nil {
-		return fmt.Errorf("signer: policy store: %w", err)
+		return nil, nil, fmt.Errorf("signer: policy store: %w", err)
 	}
 	rl, err := OpenRequestLog(filepath.Join(s.StateDir, "requests"), log)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	closers = append(closers, rl.Close)
 	// franz-go's producer is idempotent with acks=all by default; said here so that no
@@ -180,15 +187,36 @@ func (s *Service) Run(ctx context.Context) (err error) {
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0)}, s.KafkaOpts...)...)
 	if err != nil {
-		return fmt.Errorf("signer: kafka client: %w", err)
+		return nil, nil, fmt.Errorf("signer: kafka client: %w", err)
 	}
 	closers = append(closers, func() error { cl.Close(); return nil })
-	api, err := NewServer(Options{Backends: backends, Policies: store, Engine: policy.NewEngine(store, ps), Nonces: nm,
+	api, err = NewServer(Options{Backends: backends, Policies: store, Engine: policy.NewEngine(store, ps), Nonces: nm,
 		Requests: rl, Client: cl, TopicPrefix: s.TopicPrefix, Operators: s.Operators, ChainIDs: s.ChainIDs,
 		DefaultPolicy: s.DefaultPolicy, Balance: s.Balance, Source: s.Name() + "/" + hostname(), Logger: log})
 	if err != nil {
+		return nil, nil, err
+	}
+	return api, close, nil
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.Default()
+	}
+	return s.Logger
+}
+
+// Run opens the state and the backends (Open), serves until ctx is done, then shuts the
+// API down (in-flight requests get 10 s) and closes everything. It returns nil then, or
+// the first failure.
+func (s *Service) Run(ctx context.Context) (err error) {
+	api, closeAll, err := s.Open(ctx)
+	if err != nil {
 		return err
 	}
+	defer func() { err = errors.Join(err, closeAll()) }()
+	log := s.logger()
+	ps := api.o.Engine.State()
 	ln, err := net.Listen("tcp", s.addr())
 	if err != nil {
 		return fmt.Errorf("signer: listen: %w", err)

@@ -25,7 +25,8 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Short: "Measure weir on this machine (the benchmark harness)",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchRuntimeCmd(g), newBenchIngestCmd(g), newBenchSinksCmd(g), newBenchGatewayCmd(g))
+	cmd.AddCommand(newBenchRuntimeCmd(g), newBenchIngestCmd(g), newBenchSinksCmd(g), newBenchGatewayCmd(g),
+		newBenchSignerCmd(g))
 	return cmd
 }
 

@@ -54,7 +54,11 @@
 //
 // A Manager is safe for concurrent use; operations on one account are serialised,
 // operations on different accounts run in parallel. Every change is one Pebble batch
-// committed with pebble.Sync before the call returns, and the in-memory view changes
-// only after that commit. Pebble locks its directory, so one process at a time owns
+// committed with pebble.Sync before the call returns. The batch is applied, and the
+// in-memory view changed, under the account's lock; its fsync is awaited after the
+// lock is released, so concurrent operations share fsyncs (group commit). No call
+// returns before its change is durable, and a call that relies on a change another call
+// applied (a payload already recorded) waits for an fsync of its own; the WAL is
+// sequential, so a durable change implies every change applied before it. Pebble locks its directory, so one process at a time owns
 // the state.
 package nonce

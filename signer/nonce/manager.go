@@ -86,6 +86,9 @@ type acctState struct {
 	mu     sync.Mutex
 	loaded bool
 	st     state
+	// wait, set by the operation holding mu, is what it must wait for after releasing
+	// mu before it returns: the fsync of its write (see with).
+	wait func() error
 }
 
 // Open opens (creating it if needed) the state in dir. pending returns the chain's
@@ -124,7 +127,13 @@ func (m *Manager) Close() error {
 	return nil
 }
 
-// with runs fn holding the account's lock, with its state loaded.
+// with runs fn holding the account's lock, with its state loaded. A write made by fn
+// (commit, writeRecord) is applied — visible to the next operation — under the lock,
+// and its fsync is awaited after the lock is released, so that operations on the same
+// account, and on others, share fsyncs (Pebble's group commit) instead of queueing one
+// fsync each behind the lock. with returns only once that write is durable; a later
+// write is synced after an earlier one (the WAL is sequential), so an operation that
+// sees an earlier one's effect and returns has made it durable too.
 func (m *Manager) with(a account, fn func(s *acctState) error) error {
 	m.life.RLock()
 	defer m.life.RUnlock()
@@ -139,39 +148,83 @@ func (m *Manager) with(a account, fn func(s *acctState) error) error {
 	}
 	m.mu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.loaded {
-		v, closer, err := m.db.Get(a.key(prefixAccount))
-		switch {
-		case errors.Is(err, pebble.ErrNotFound):
-		case err != nil:
-			return fmt.Errorf("nonce: read %s: %w", a, err)
-		default:
-			st, derr := decodeState(v)
-			_ = closer.Close()
-			if derr != nil {
-				return fmt.Errorf("%w (%s)", derr, a)
-			}
-			s.st = st
-		}
-		s.loaded = true
+	err := m.load(a, s)
+	if err == nil {
+		err = fn(s)
 	}
-	return fn(s)
+	wait := s.wait
+	s.wait = nil
+	s.mu.Unlock()
+	if wait != nil {
+		err = errors.Join(err, wait())
+	}
+	return err
+}
+
+// load reads the account's state on its first use; the caller holds s.mu.
+func (m *Manager) load(a account, s *acctState) error {
+	if s.loaded {
+		return nil
+	}
+	v, closer, err := m.db.Get(a.key(prefixAccount))
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("nonce: read %s: %w", a, err)
+	default:
+		st, derr := decodeState(v)
+		_ = closer.Close()
+		if derr != nil {
+			return fmt.Errorf("%w (%s)", derr, a)
+		}
+		s.st = st
+	}
+	s.loaded = true
+	return nil
+}
+
+// apply commits b with sync, without waiting for the fsync, and leaves the wait for
+// it to with; the caller holds s.mu. It consumes b.
+func (m *Manager) apply(s *acctState, b *pebble.Batch, what string) error {
+	if err := m.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+		b.Close()
+		return fmt.Errorf("nonce: commit %s: %w", what, err)
+	}
+	s.wait = func() error {
+		defer b.Close()
+		if err := b.SyncWait(); err != nil {
+			return fmt.Errorf("nonce: sync %s: %w", what, err)
+		}
+		return nil
+	}
+	return nil
+}
+
+// syncLater has with wait for an fsync of the WAL: for an answer that relies on a
+// write another operation applied and may not have synced yet.
+func (m *Manager) syncLater(s *acctState) {
+	s.wait = func() error {
+		if err := m.db.LogData(nil, pebble.Sync); err != nil {
+			return fmt.Errorf("nonce: sync: %w", err)
+		}
+		return nil
+	}
 }
 
 func (a account) String() string { return fmt.Sprintf("chain %d account %s", a.chain, a.from.Hex()) }
 
-// commit writes b plus the account's new state with fsync, then installs the state.
+// commit writes b plus the account's new state with sync and installs the state; the
+// fsync is awaited by with after the account's lock is released.
 func (m *Manager) commit(a account, s *acctState, st state, b *pebble.Batch) error {
 	if b == nil {
 		b = m.db.NewBatch()
 	}
-	defer b.Close()
 	if err := b.Set(a.key(prefixAccount), st.encode(), nil); err != nil {
+		b.Close()
 		return fmt.Errorf("nonce: write %s: %w", a, err)
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("nonce: commit %s: %w", a, err)
+	if err := m.apply(s, b, a.String()); err != nil {
+		return err
 	}
 	s.st = st
 	return nil
@@ -267,6 +320,9 @@ func (m *Manager) Record(chain uint64, from common.Address, nonce uint64, payloa
 			return m.writeRecord(a, s, rec)
 		}
 		if rec.Has(payload) {
+			// Perhaps recorded by a call still waiting for its fsync: this one returns
+			// only once the record is durable too.
+			m.syncLater(s)
 			return nil
 		}
 		switch {
@@ -284,14 +340,11 @@ func (m *Manager) Record(chain uint64, from common.Address, nonce uint64, payloa
 
 func (m *Manager) writeRecord(a account, s *acctState, rec Record) error {
 	b := m.db.NewBatch()
-	defer b.Close()
 	if err := b.Set(a.recordKey(rec.Nonce), rec.encode(), nil); err != nil {
+		b.Close()
 		return fmt.Errorf("nonce: write %s nonce %d: %w", a, rec.Nonce, err)
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("nonce: commit %s nonce %d: %w", a, rec.Nonce, err)
-	}
-	return nil
+	return m.apply(s, b, fmt.Sprintf("%s nonce %d", a, rec.Nonce))
 }
 
 // lookup reads the record at nonce; the caller holds the account's lock.

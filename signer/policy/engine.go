@@ -25,27 +25,55 @@ func NewEngine(store *Store, state State) *Engine {
 	return &Engine{store: store, state: state}
 }
 
+// State returns the usage state the Engine records in.
+func (e *Engine) State() State { return e.state }
+
 // Evaluate decides req with the active version of policy policyID and, when the outcome
 // is allow, records req's usage (req.RequestID is then required) before returning. A
 // require_approvals outcome records nothing: call Record once the approvals are in,
 // before signing. On any error the decision is a deny. It blocks on the State.
+//
+// With a PebbleState, the usage is written (and visible to the next evaluation) under
+// the Engine's lock and its fsync is awaited after the lock is released, so that
+// concurrent requests share fsyncs; Evaluate still returns only once the usage is
+// durable.
 func (e *Engine) Evaluate(ctx context.Context, policyID string, req Request) (Decision, error) {
 	c, err := e.store.Active(policyID)
 	if err != nil {
 		return Decision{Outcome: OutcomeDeny, RuleIndex: -1, PolicyID: policyID, Reasons: []string{err.Error()}}, err
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	d, err := c.Evaluate(ctx, req, e.state)
 	if err != nil || d.Outcome != OutcomeAllow {
+		e.mu.Unlock()
 		return d, err
 	}
-	if err := e.record(ctx, req); err != nil {
+	wait, err := e.apply(ctx, req)
+	e.mu.Unlock()
+	if err == nil {
+		err = wait()
+	}
+	if err != nil {
 		d.Outcome = OutcomeDeny
 		d.Reasons = append(d.Reasons, err.Error())
 		return d, err
 	}
 	return d, nil
+}
+
+// apply records req's usage, visible at once, and returns the wait for its durability.
+func (e *Engine) apply(ctx context.Context, req Request) (func() error, error) {
+	ev, err := EventOf(req)
+	if err != nil {
+		return nil, fmt.Errorf("policy: record: %w", err)
+	}
+	if ps, ok := e.state.(*PebbleState); ok {
+		return ps.apply(ctx, ev)
+	}
+	if err := e.state.Record(ctx, ev); err != nil {
+		return nil, err
+	}
+	return func() error { return nil }, nil
 }
 
 // Record records the usage of req, which was let through by approvals. Recording the

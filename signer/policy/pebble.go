@@ -109,11 +109,23 @@ func (s *PebbleState) Usage(ctx context.Context, k WindowKey, since time.Time) (
 
 // Record implements State; it returns once the event is synced to disk.
 func (s *PebbleState) Record(ctx context.Context, ev Event) error {
-	if err := ctx.Err(); err != nil {
+	wait, err := s.apply(ctx, ev)
+	if err != nil {
 		return err
 	}
+	return wait()
+}
+
+// apply writes ev, visible at once to Usage, and returns the wait for its fsync: the
+// event is durable once wait returns nil. Between the two the caller may release its
+// own locks, so that concurrent records share one fsync (Pebble's group commit); a
+// record applied later is synced after this one (the WAL is sequential).
+func (s *PebbleState) apply(ctx context.Context, ev Event) (wait func() error, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := checkEvent(ev); err != nil {
-		return err
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -122,24 +134,37 @@ func (s *PebbleState) Record(ctx context.Context, ev Event) error {
 	switch {
 	case err == nil:
 		closer.Close()
-		return nil // already recorded
+		// Already recorded, perhaps by a call still waiting for its fsync: wait for
+		// one of our own, which covers it.
+		return func() error {
+			if err := s.db.LogData(nil, pebble.Sync); err != nil {
+				return fmt.Errorf("policy: record: %w", err)
+			}
+			return nil
+		}, nil
 	case !errors.Is(err, pebble.ErrNotFound):
-		return fmt.Errorf("policy: record: %w", err)
+		return nil, fmt.Errorf("policy: record: %w", err)
 	}
 	tk := timeKey(ev.Time)
 	val := encodeEvent(ev)
 	b := s.db.NewBatch()
-	defer b.Close()
 	_ = b.Set(rk, tk, nil)
 	_ = b.Set(eventKey('t', nil, tk, ev.RequestID), val, nil)
 	_ = b.Set(eventKey('s', subjectPrefix(ScopeKey, ev.KeyID), tk, ev.RequestID), val, nil)
 	if ev.To != "" {
 		_ = b.Set(eventKey('s', subjectPrefix(ScopeDestination, ev.To), tk, ev.RequestID), val, nil)
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("policy: record: %w", err)
+	if err := s.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("policy: record: %w", err)
 	}
-	return nil
+	return func() error {
+		defer b.Close()
+		if err := b.SyncWait(); err != nil {
+			return fmt.Errorf("policy: record: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // Prune implements State. It deletes in batches of at most 4096 events.
