@@ -143,7 +143,7 @@ func newScenario(t *testing.T, brokers []string) *scenario {
 		t.Fatal(err)
 	}
 	s.model = &model{e: eng, st: features.NewMemState(), wm: map[int32]time.Time{},
-		want: map[string]*riskv1.FeatureVector{}, internal: s.cfg.Internal}
+		want: map[string]*riskv1.FeatureVector{}, latest: map[string]*riskv1.FeatureVector{}, internal: s.cfg.Internal}
 	s.collect()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -243,6 +243,7 @@ type model struct {
 	st       *features.MemState
 	wm       map[int32]time.Time
 	want     map[string]*riskv1.FeatureVector
+	latest   map[string]*riskv1.FeatureVector // per entity: greatest event time, last computed
 	late     int
 	internal string
 }
@@ -275,6 +276,9 @@ func (m *model) apply(t *testing.T, tr *chainv1.Transfer) int {
 			m.wm[p] = ev.Time
 		}
 		m.want[v.GetMeta().GetEventId()] = v
+		if l := m.latest[ev.Entity]; l == nil || !v.GetMeta().GetEventTime().AsTime().Before(l.GetMeta().GetEventTime().AsTime()) {
+			m.latest[ev.Entity] = v
+		}
 		n++
 	}
 	return n

@@ -7,6 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weirhq/weir/features"
+	"github.com/weirhq/weir/features/online"
 	"github.com/weirhq/weir/internal/kafkatest"
 	"github.com/weirhq/weir/internal/testenv"
 	"github.com/weirhq/weir/processors/stream"
@@ -18,7 +23,8 @@ import (
 // transfer already applied, one of a transfer that has not been produced yet). Every
 // committed vector must equal, field for field, the vector the Engine computes on the
 // same events with the runtime's per-partition watermarks; each once; the late
-// transfer's copies are in the internal topic's DLQ.
+// transfer's copies are in the internal topic's DLQ; the online store, written by its
+// sink from the committed vectors, reads back each entity's latest vector unchanged.
 func TestProcessorOnKafka(t *testing.T) {
 	brokers := testenv.Kafka(t)
 	s := newScenario(t, brokers)
@@ -29,10 +35,27 @@ func TestProcessorOnKafka(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
+	// The online store, fed by its sink from the committed vectors.
+	rdb := redis.NewClient(&redis.Options{Addr: testenv.Redis(t)})
+	defer rdb.Close()
+	store := online.New(rdb, features.AddressActivity.Name, online.WithPrefix(s.prefix))
+	sink, err := online.NewSink(online.SinkConfig{Brokers: brokers, Topic: s.cfg.Output, Group: s.prefix + "online"}, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sinkDone := make(chan error, 1)
+	go func() { sinkDone <- sink.Run(ctx) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 			t.Errorf("run: %v", err)
+		}
+		if err := <-sinkDone; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("sink: %v", err)
+		}
+		keys, _ := rdb.Keys(context.Background(), s.prefix+"*").Result()
+		if len(keys) > 0 {
+			rdb.Del(context.Background(), keys...)
 		}
 	}()
 
@@ -52,6 +75,20 @@ func TestProcessorOnKafka(t *testing.T) {
 	s.check()
 	if s.model.late == 0 {
 		t.Fatal("the workload has no late event")
+	}
+	// The online store holds, for every entity, the vector of its latest event.
+	deadline := time.Now().Add(30 * time.Second)
+	for entity, want := range s.model.latest {
+		for {
+			got, err := store.Read(ctx, entity)
+			if err == nil && proto.Equal(got, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("online store for %s: %v (%v), want %v", entity, got, err, want)
+			}
+			time.Sleep(20 * time.Millisecond) // polling the sink's progress, with a deadline
+		}
 	}
 	dlq := kafkatest.ReadCommitted(t, brokers, stream.DLQTopic(s.cfg.Internal))
 	if len(dlq) != s.model.late {
