@@ -1,10 +1,8 @@
 package score_test
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -17,13 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/weirhq/weir/models"
 	"github.com/weirhq/weir/models/rules"
 	"github.com/weirhq/weir/models/score"
+	"github.com/weirhq/weir/models/train/reference"
 	"github.com/weirhq/weir/schemas/eventid"
 	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
 	riskv1 "github.com/weirhq/weir/schemas/gen/weir/risk/v1"
@@ -31,56 +29,20 @@ import (
 
 const defaultDir = "../default"
 
-// Reference is one line of a reference.jsonl that models/train/train.py writes: logged
-// features with LightGBM's own probability for them.
-type Reference struct {
-	EntityID       string            `json:"entity_id"`
-	SubjectEventID string            `json:"subject_event_id"`
-	Features       []json.RawMessage `json:"features"`
-	Probability    string            `json:"probability"`
-	ScoreBP        uint32            `json:"score_bp"`
-}
-
-// ReadReferences reads path into vectors of feature set address_activity v1 and the
-// LightGBM probabilities and score_bp of each.
+// ReadReferences reads path into vectors, LightGBM's probabilities and score_bp.
 func ReadReferences(tb testing.TB, path string) ([]*riskv1.FeatureVector, []float64, []uint32) {
 	tb.Helper()
-	f, err := os.Open(path)
+	rows, err := reference.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer f.Close()
 	var (
 		vs  []*riskv1.FeatureVector
 		ps  []float64
 		bps []uint32
 	)
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var r Reference
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			tb.Fatal(err)
-		}
-		v := vector(r.EntityID, r.SubjectEventID)
-		for _, raw := range r.Features {
-			ft := &riskv1.Feature{}
-			if err := protojson.Unmarshal(raw, ft); err != nil {
-				tb.Fatalf("%s: %v", raw, err)
-			}
-			v.Features = append(v.Features, ft)
-		}
-		p, err := strconv.ParseFloat(r.Probability, 64)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		vs, ps, bps = append(vs, v), append(ps, p), append(bps, r.ScoreBP)
-	}
-	if err := sc.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	if len(vs) == 0 {
-		tb.Fatalf("%s holds no rows", path)
+	for _, r := range rows {
+		vs, ps, bps = append(vs, r.Vector), append(ps, r.Probability), append(bps, r.ScoreBP)
 	}
 	return vs, ps, bps
 }

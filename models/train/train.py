@@ -244,8 +244,6 @@ def main():
         assets[name] = int(dec)
 
     rows, fraud = load(args.input, args.feature_set, args.feature_set_version)
-    if len(rows) < 100:
-        raise InputError(f"{len(rows)} rows of {args.feature_set} v{args.feature_set_version}; need at least 100")
     rows.sort(key=lambda r: (r["time"], r["key"]))
     names = sorted({f.get("name") for r in rows for f in r["features"]})
     money = sorted({f.get("name") for r in rows for f in r["features"] if "units" in f})
@@ -254,6 +252,8 @@ def main():
         raise InputError(f"features both money and fixed-point: {sorted(both)}")
     x = matrix(rows, names, assets)
     y = np.array([1.0 if r["entity"] in fraud else 0.0 for r in rows])
+    if len(rows) < 100:
+        raise InputError(f"{len(rows)} rows of {args.feature_set} v{args.feature_set_version}; need at least 100")
 
     n = len(rows)
     a, b = int(n * 0.60), int(n * 0.75)
