@@ -11,6 +11,7 @@ import (
 	"github.com/weirhq/weir/gateway"
 	"github.com/weirhq/weir/ingest/ethereum"
 	"github.com/weirhq/weir/internal/config"
+	"github.com/weirhq/weir/processors/recon"
 	"github.com/weirhq/weir/processors/stream"
 	"github.com/weirhq/weir/processors/totals"
 	"github.com/weirhq/weir/signer"
@@ -61,7 +62,11 @@ func devComponents(env devEnv) ([]Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	comps := []Component{tot}
+	rec, err := devReconComponent(env)
+	if err != nil {
+		return nil, err
+	}
+	comps := []Component{tot, rec}
 	comps = append(comps, devChainComponents(env)...)
 	comps = append(comps, devSinkComponents(env)...)
 	if env.GatewayAddr != "" {
@@ -104,6 +109,7 @@ func clusterComponents(cfg config.Config, env clusterEnv) map[string]componentFa
 		},
 	}
 	factories[gateway.DefaultComponent] = func() (Component, error) { return gatewayComponent(cfg, env.Logger) }
+	factories[recon.DefaultApp] = func() (Component, error) { return reconComponent(cfg, env.Registry, env.Logger) }
 	factories[signer.DefaultComponent] = func() (Component, error) { return signerComponent(cfg, os.LookupEnv, env.Logger) }
 	for name, f := range sinkComponents(cfg, env.Registry, env.Logger) {
 		factories[name] = f
