@@ -354,6 +354,24 @@ func (s *Scorer) Probability(v *riskv1.FeatureVector) (float64, error) {
 	return s.model.Predict(sc.x), nil
 }
 
+// Row appends to dst the model's input row for v, in the order of the model's feature
+// names (NaN for a missing feature), with the same checks of the features as Score: what
+// Probability predicts from. For tests and offline comparisons with train.py.
+func (s *Scorer) Row(v *riskv1.FeatureVector, dst []float64) ([]float64, error) {
+	if v == nil {
+		return dst, bad("nil vector")
+	}
+	if err := s.checkSet(v); err != nil {
+		return dst, err
+	}
+	sc := s.pool.Get().(*scratch)
+	defer s.pool.Put(sc)
+	if err := s.fill(sc, v); err != nil {
+		return dst, err
+	}
+	return append(dst, sc.x...), nil
+}
+
 func (s *Scorer) checkSet(v *riskv1.FeatureVector) error {
 	if v.GetFeatureSet() != s.meta.FeatureSet || v.GetFeatureSetVersion() != s.meta.FeatureSetVersion {
 		return fmt.Errorf("score: vector of feature set %q version %d, model %s reads %q version %d: %w: %w",

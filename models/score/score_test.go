@@ -139,6 +139,60 @@ func TestMatchesLightGBM(t *testing.T) {
 	}
 }
 
+// TestRow: the model's input row is bit for bit what train.py computed from the same
+// features, extreme values included (uint256 max, int64 min and max, beyond 2^53, scale
+// 18), and a missing feature is NaN in both.
+func TestRow(t *testing.T) {
+	s := newScorer(t)
+	rows, err := reference.ReadFile(filepath.Join(defaultDir, "reference.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	extreme := 0
+	for i, r := range rows {
+		if strings.HasPrefix(r.Vector.SubjectEventId, "crafted:extreme:") {
+			extreme++
+		}
+		if r.X == nil {
+			t.Fatalf("row %d has no x", i)
+		}
+		x, err := s.Row(r.Vector, nil)
+		if err != nil {
+			t.Fatalf("row %d: %v", i, err)
+		}
+		if len(x) != len(r.X) {
+			t.Fatalf("row %d: %d values, train.py %d", i, len(x), len(r.X))
+		}
+		for j := range x {
+			if math.Float64bits(x[j]) != math.Float64bits(r.X[j]) && !(math.IsNaN(x[j]) && math.IsNaN(r.X[j])) {
+				t.Errorf("row %d (%s) column %d: %v (%#x), train.py %v (%#x)", i, r.Vector.SubjectEventId, j, x[j], math.Float64bits(x[j]), r.X[j], math.Float64bits(r.X[j]))
+			}
+		}
+	}
+	if extreme == 0 {
+		t.Error("reference.jsonl has no crafted:extreme rows")
+	}
+}
+
+// TestProbabilityDoesNotAllocate: the model part of a score costs no allocation.
+func TestProbabilityDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items; run without -race")
+	}
+	s := newScorer(t)
+	v := quiet()
+	if _, err := s.Probability(v); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := s.Probability(v); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("Probability allocates %v times", n)
+	}
+}
+
 func TestDefaultModel(t *testing.T) {
 	m, meta, err := models.Default()
 	if err != nil {

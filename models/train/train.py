@@ -220,6 +220,33 @@ def choose_threshold(y, bp, target):
     return best, f"best validation F1 (no threshold reached precision {target})"
 
 
+def extreme_rows(entity, names, money, assets):
+    """Crafted rows at the edges of the value conversion: uint256 and int64 extremes,
+    values beyond 2^53 that float64 must round, the largest scale and decimals."""
+    units = ["115792089237316195423570985008687907853269984665640564039457584007913129639935",
+             str(2**64 + 1), str(2**53 + 1), "999999999999999999", "1000000000000000000", "1", "0",
+             "123456789012345678901234567890"]
+    fixed = [(2**63 - 1, 0), (-(2**63), 6), (2**53 + 1, 18), (-(2**53) - 3, 3), (1, 18), (-1, 0), (0, 0),
+             (999_999, 6), (1_000_001, 6), (12345678901234567, 9)]
+    asset = sorted(assets)[0]
+    rows = []
+    for k in range(8):
+        feats = []
+        for j, name in enumerate(names):
+            if name in money:
+                feats.append({"name": name, "units": units[(j + k) % len(units)], "asset": asset})
+            else:
+                v, sc = fixed[(j * 3 + k) % len(fixed)]
+                fx = {}
+                if v:
+                    fx["value"] = str(v)
+                if sc:
+                    fx["scale"] = sc
+                feats.append({"name": name, "fixed": fx})
+        rows.append({"entity_id": entity, "subject_event_id": f"crafted:extreme:{k}", "features": feats})
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--input", required=True, help="directory holding scores.jsonl and labels.jsonl (or .gz)")
@@ -337,7 +364,10 @@ def main():
         for k, r in enumerate(ref[:20]):
             ref.append({"entity_id": r["entity_id"], "subject_event_id": f"crafted:sparse:{k}",
                         "features": [f for j, f in enumerate(r["features"]) if j % 3 != k % 3]})
-        for r, p in zip(ref, model.predict(matrix(ref, names, assets))):
+        ref.extend(extreme_rows(ref[0]["entity_id"], names, set(money), assets))
+        xs = matrix(ref, names, assets)
+        for r, x, p in zip(ref, xs, model.predict(xs)):
+            r["x"] = [None if math.isnan(v) else repr(float(v)) for v in x]
             r["probability"] = repr(float(p))
             r["score_bp"] = score_bp(float(p))
     with open(os.path.join(args.out, "reference.jsonl"), "w") as f:

@@ -4,7 +4,8 @@
 //
 // Each line is a JSON object: entity_id, subject_event_id, features (a list of
 // weir.risk.v1.Feature in the proto3 JSON mapping, as logged on risk.scores),
-// probability (LightGBM's predict, printed with Python's repr so that it round-trips)
+// x (the model's input row as train.py computed it, in the model's feature order, each
+// value printed with repr, null for missing), probability (LightGBM's predict, printed with Python's repr so that it round-trips)
 // and score_bp (round half away from zero of probability*10000).
 package reference
 
@@ -12,6 +13,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"time"
@@ -30,6 +32,9 @@ type Row struct {
 	// feature set, version 1, with a Meta (event time 2026-11-25T07:00:00Z), entity type
 	// ADDRESS, the row's entity and subject event id and a sanctions list version.
 	Vector *riskv1.FeatureVector
+	// X is the model's input row as train.py computed it from the features (NaN for
+	// missing); nil in files written before it was added.
+	X []float64
 	// Probability is LightGBM's probability.
 	Probability float64
 	// ScoreBP is LightGBM's probability in basis points, as RiskScore.score_bp.
@@ -40,6 +45,7 @@ type line struct {
 	EntityID       string            `json:"entity_id"`
 	SubjectEventID string            `json:"subject_event_id"`
 	Features       []json.RawMessage `json:"features"`
+	X              []*string         `json:"x"`
 	Probability    string            `json:"probability"`
 	ScoreBP        uint32            `json:"score_bp"`
 }
@@ -83,7 +89,19 @@ func ReadFile(path string) ([]Row, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reference: %s:%d: probability: %w", path, n, err)
 		}
-		rows = append(rows, Row{Vector: v, Probability: p, ScoreBP: l.ScoreBP})
+		var x []float64
+		for j, s := range l.X {
+			if s == nil {
+				x = append(x, math.NaN())
+				continue
+			}
+			f, err := strconv.ParseFloat(*s, 64)
+			if err != nil {
+				return nil, fmt.Errorf("reference: %s:%d: x[%d]: %w", path, n, j, err)
+			}
+			x = append(x, f)
+		}
+		rows = append(rows, Row{Vector: v, X: x, Probability: p, ScoreBP: l.ScoreBP})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reference: %s: %w", path, err)
