@@ -24,13 +24,16 @@ const (
 	TopicRequests = "signer.requests"
 	TopicSigned   = "signer.signed"
 	TopicAudit    = "signer.audit"
+	// TopicApprovals carries the SigningApproval of every accepted approval decision.
+	TopicApprovals = "signer.approvals"
 )
 
 // Event kinds, eventid.New's first part.
 const (
-	kindRequest = "weir.signer.v1.SigningRequest"
-	kindSigned  = "weir.signer.v1.SignedTransaction"
-	kindAudit   = "weir.signer.v1.AuditRecord"
+	kindRequest  = "weir.signer.v1.SigningRequest"
+	kindSigned   = "weir.signer.v1.SignedTransaction"
+	kindAudit    = "weir.signer.v1.AuditRecord"
+	kindApproval = "weir.signer.v1.SigningApproval"
 )
 
 const (
@@ -69,9 +72,15 @@ func (s *Server) meta(id string) *commonv1.Meta {
 	return &commonv1.Meta{EventId: id, EventTime: timestamppb.New(s.o.Now().UTC()), Source: s.o.Source}
 }
 
-// audit builds an AuditRecord of action by c. Its id is random: an entry records one
-// happening, and two identical refusals are two entries.
+// audit builds an AuditRecord of action by c, an operator. Its id is random: an entry
+// records one happening, and two identical refusals are two entries.
 func (s *Server) audit(c caller, action, keyID, resource, requestID string, outcome signerv1.AuditOutcome, reason string) record {
+	return s.auditAs(c, signerv1.AuditActorType_AUDIT_ACTOR_TYPE_OPERATOR, action, keyID, resource, requestID, outcome, reason)
+}
+
+// auditAs is audit with the actor's type (the signer itself, for an expiry).
+func (s *Server) auditAs(c caller, actorType signerv1.AuditActorType, action, keyID, resource, requestID string,
+	outcome signerv1.AuditOutcome, reason string) record {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
@@ -81,7 +90,7 @@ func (s *Server) audit(c caller, action, keyID, resource, requestID string, outc
 	}
 	return record{topic: TopicAudit, key: key, ev: &signerv1.AuditRecord{
 		Meta: s.meta(eventid.New(kindAudit, id)), AuditId: id, ActorId: c.id,
-		ActorType: signerv1.AuditActorType_AUDIT_ACTOR_TYPE_OPERATOR, Action: action, KeyId: keyID,
+		ActorType: actorType, Action: action, KeyId: keyID,
 		Resource: resource, Outcome: outcome, Reason: truncate(reason, 1024), RemoteAddress: c.remote, RequestId: requestID,
 	}}
 }

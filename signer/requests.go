@@ -27,6 +27,8 @@ type RequestLog struct {
 	// its request id's hash.
 	stripes [64]sync.Mutex
 	db      *pebble.DB
+	// held are the requests waiting for approvals (signer/approvals.go), in memory.
+	held heldRequests
 }
 
 func (l *RequestLog) stripe(id string) *sync.Mutex {

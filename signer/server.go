@@ -153,6 +153,8 @@ func NewServer(o Options) (*Server, error) {
 	s.mux.HandleFunc("POST /v1/policies", s.auth(s.draftPolicy))
 	s.mux.HandleFunc("POST /v1/policies/dry-run", s.auth(s.dryRun))
 	s.mux.HandleFunc("POST /v1/policies/{id}/{version}/publish", s.auth(s.publishPolicy))
+	s.mux.HandleFunc("POST /v1/requests/{id}/approvals", s.auth(s.approve)) // approvals.go
+	s.mux.HandleFunc("GET /v1/requests/{id}", s.auth(s.getRequest))         // approvals.go
 	return s, nil
 }
 

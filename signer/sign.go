@@ -333,14 +333,7 @@ func (s *Server) signTransaction(w http.ResponseWriter, r *http.Request, c calle
 			&badRequest{status: http.StatusInternalServerError, code: "policy_error", msg: evalErr.Error()}, nil)
 		return
 	case d.Outcome == policy.OutcomeRequireApprovals:
-		reason := fmt.Sprintf("approvals_required: %d of %s (rule %s)", d.ApprovalsRequired, strings.Join(d.Approvers, ", "), d.RuleName)
-		if err := s.produce(ctx, reqEv, s.audit(c, "sign", p.key.ID, res, req.RequestID, auditDenied, reason)); err != nil {
-			s.unavailable(w, err)
-			return
-		}
-		writeJSON(w, http.StatusAccepted, PendingResponse{RequestID: req.RequestID, Status: "pending_approvals",
-			ApprovalsRequired: d.ApprovalsRequired, Approvers: d.Approvers, ApprovalExpiry: d.ApprovalExpiry.UTC().Format("2006-01-02T15:04:05Z07:00"),
-			Policy: res, Rule: d.RuleName, Reasons: d.Reasons})
+		s.hold(ctx, w, c, p, preq, d, reqEv, res) // approvals.go: held until the quorum
 		return
 	case d.Outcome != policy.OutcomeAllow:
 		reasons := d.Reasons
