@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,6 +118,15 @@ func TestPipeline(t *testing.T) {
 		}
 		if got.ScoreBp != r.ScoreBP {
 			t.Errorf("row %d (%s): score_bp %d, LightGBM %d", i, r.Vector.SubjectEventId, got.ScoreBp, r.ScoreBP)
+		}
+		x, err := s.Row(r.Vector, nil)
+		if err != nil || len(x) != len(r.X) {
+			t.Fatalf("row %d: %d values, train.py %d: %v", i, len(x), len(r.X), err)
+		}
+		for j := range x {
+			if math.Float64bits(x[j]) != math.Float64bits(r.X[j]) && !(math.IsNaN(x[j]) && math.IsNaN(r.X[j])) {
+				t.Errorf("row %d column %d: %v, train.py %v", i, j, x[j], r.X[j])
+			}
 		}
 		if got.ModelVersion != meta.Version || got.ThresholdBp != meta.ThresholdBP {
 			t.Errorf("row %d: stamped %s/%d", i, got.ModelVersion, got.ThresholdBp)
