@@ -6,10 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/weirhq/weir/internal/kafkatest"
+	"github.com/weirhq/weir/internal/proctest"
 	"github.com/weirhq/weir/internal/testenv"
 	"github.com/weirhq/weir/processors/stream"
 	"github.com/weirhq/weir/schemas/codec"
@@ -43,6 +47,7 @@ var base = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 type scenario struct {
 	t       *testing.T
 	brokers []string
+	prefix  string
 	cfg     Config
 	cl      *kgo.Client
 	adm     *kadm.Client
@@ -52,14 +57,9 @@ type scenario struct {
 	done   chan error
 }
 
-func newScenario(t *testing.T, tweak func(*Config)) *scenario {
-	t.Helper()
-	t.Parallel()
-	brokers := testenv.Kafka(t)
-	suffix := make([]byte, 4)
-	_, _ = rand.Read(suffix)
-	prefix := "t" + hex.EncodeToString(suffix) + "."
-	cfg := Config{
+// testConfig is the processor's configuration on the topics of prefix.
+func testConfig(prefix, stateDir string) Config {
+	return Config{
 		App:          prefix + "recon",
 		Transfers:    prefix + DefaultTransfers,
 		Transactions: prefix + DefaultTransactions,
@@ -71,8 +71,60 @@ func newScenario(t *testing.T, tweak func(*Config)) *scenario {
 		Signed:       prefix + DefaultSigned,
 		Results:      prefix + DefaultResults,
 		DefaultDepth: 1000, // finality comes from FINALIZED unless a test says otherwise
-		StateDir:     filepath.Join(t.TempDir(), "state"),
+		StateDir:     stateDir,
 	}
+}
+
+// runtimeOptions are the stage options of the tests: short commits and timeouts.
+func runtimeOptions() []stream.Option {
+	return []stream.Option{
+		stream.WithInstanceID("test"),
+		stream.WithCommitInterval(50 * time.Millisecond),
+		stream.WithGroupTimeouts(6*time.Second, 10*time.Second),
+		stream.WithTransactionTimeout(10 * time.Second),
+	}
+}
+
+// childEnv, when set, makes the test binary run the processor (see TestMain) on the
+// topics of CHILD_PREFIX with state in CHILD_STATE, until SIGTERM.
+const childEnv = "WEIR_RECON_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(runChild())
+	}
+	os.Exit(m.Run())
+}
+
+func runChild() int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	p, err := New(testConfig(os.Getenv("CHILD_PREFIX"), os.Getenv("CHILD_STATE")),
+		strings.Split(os.Getenv("CHILD_BROKERS"), ","), runtimeOptions())
+	if err == nil {
+		err = p.Run(ctx)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	return 0
+}
+
+func newScenario(t *testing.T, tweak func(*Config)) *scenario {
+	return newScenarioWith(t, tweak, true)
+}
+
+// newScenarioWith creates the scenario's topics and, if start, starts the processor in
+// this process.
+func newScenarioWith(t *testing.T, tweak func(*Config), start bool) *scenario {
+	t.Helper()
+	t.Parallel()
+	brokers := testenv.Kafka(t)
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	prefix := "t" + hex.EncodeToString(suffix) + "."
+	cfg := testConfig(prefix, filepath.Join(t.TempDir(), "state"))
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -80,7 +132,7 @@ func newScenario(t *testing.T, tweak func(*Config)) *scenario {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &scenario{t: t, brokers: brokers, cfg: cfg, cl: cl, adm: kadm.NewClient(cl)}
+	s := &scenario{t: t, brokers: brokers, prefix: prefix, cfg: cfg, cl: cl, adm: kadm.NewClient(cl)}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	topics := map[string]int32{
@@ -131,19 +183,23 @@ func newScenario(t *testing.T, tweak func(*Config)) *scenario {
 		}
 		cl.Close()
 	})
-	s.start()
+	if start {
+		s.start()
+	}
 	return s
+}
+
+// startChild runs the processor as a separate process, to be killed with SIGKILL.
+func (s *scenario) startChild() *proctest.Child {
+	s.t.Helper()
+	return proctest.Start(s.t, childEnv+"=1", "CHILD_BROKERS="+strings.Join(s.brokers, ","),
+		"CHILD_PREFIX="+s.prefix, "CHILD_STATE="+s.cfg.StateDir)
 }
 
 // start runs the processor in the background until stop.
 func (s *scenario) start() {
 	s.t.Helper()
-	p, err := New(s.cfg, s.brokers, []stream.Option{
-		stream.WithInstanceID("test"),
-		stream.WithCommitInterval(50 * time.Millisecond),
-		stream.WithGroupTimeouts(6*time.Second, 10*time.Second),
-		stream.WithTransactionTimeout(10 * time.Second),
-	})
+	p, err := New(s.cfg, s.brokers, runtimeOptions())
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -449,4 +505,27 @@ func (s *scenario) transaction(hash string, block uint64, status chainv1.Transac
 		To: addr("somewhere"), Value: eth("0"), Fee: eth("21000"), EffectiveGasPrice: "1", Status: status,
 		Confirmation: chainv1.ConfirmationStatus_CONFIRMATION_STATUS_LATEST}
 	return s.record(s.cfg.Transactions, addr("hot-wallet"), tx, at)
+}
+
+// waitResults waits until the results topic holds at least n records, committed or
+// not: enough to know the processor is mid-stream.
+func (s *scenario) waitResults(n int64) {
+	s.t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ends, err := s.adm.ListEndOffsets(ctx, s.cfg.Results)
+		cancel()
+		var total int64
+		if err == nil {
+			ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
+			if total >= n {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("results did not reach %d records within 90s (have %d, err %v)", n, total, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling broker state, with a deadline
+	}
 }

@@ -1,9 +1,12 @@
 package recon
 
 import (
+	"fmt"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	paymentsv1 "github.com/weirhq/weir/schemas/gen/weir/payments/v1"
 	reconv1 "github.com/weirhq/weir/schemas/gen/weir/reconciliation/v1"
@@ -335,4 +338,54 @@ func TestRestart(t *testing.T) {
 		},
 		"pi_s2": {"v1 MISSING intent.expired_unpaid recv=0 diff=1000 final=true transfers=0"},
 	})
+}
+
+// TestKillNine runs the processor as a child process and kills it with SIGKILL twice
+// while results are being written (once also deleting its local state, so that every
+// stage restores from its changelogs alone): every intent still gets each of its
+// results exactly once, in order, built on state from before the kills.
+func TestKillNine(t *testing.T) {
+	s := newScenarioWith(t, nil, false)
+	const n = 30
+	c := s.startChild()
+	var intents, first, second, third []*kgo.Record
+	want := map[string][]string{}
+	for i := range n {
+		id, dep := fmt.Sprintf("pi_k%02d", i), addr(fmt.Sprintf("kill-%d", i))
+		intents = append(intents, s.intent(id, fmt.Sprintf("m_%d", i%4), dep, "1000", 1, requiresPayment, base, expires(base.Add(time.Hour))))
+		at := base.Add(time.Duration(i) * time.Second)
+		r, _ := s.transfer(transferSpec{name: id + "a", to: dep, value: "400", block: 10, at: at.Add(time.Minute)})
+		first = append(first, r)
+		r, _ = s.transfer(transferSpec{name: id + "b", to: dep, value: "600", block: 11, at: at.Add(2 * time.Minute)})
+		second = append(second, r)
+		r, _ = s.transfer(transferSpec{name: id + "c", to: dep, value: "1000", block: 12, at: at.Add(3 * time.Minute)})
+		third = append(third, r)
+		want[id] = []string{
+			"v1 UNDERPAID intent.partial_amount recv=400 diff=600 final=false transfers=1",
+			"v2 MATCHED intent.exact_amount recv=1000 diff=0 final=false transfers=2",
+			"v3 DUPLICATE intent.already_paid recv=1000 diff= final=false transfers=1",
+			"v4 MATCHED intent.exact_amount recv=1000 diff=0 final=true transfers=2",
+		}
+	}
+	s.produce(intents...)
+	s.settle()
+	s.produce(first...)
+	s.waitResults(n / 3)
+	c.Kill(t)
+
+	if err := os.RemoveAll(s.cfg.StateDir); err != nil {
+		t.Fatal(err)
+	}
+	c = s.startChild()
+	s.produce(second...)
+	s.waitResults(n + n/3)
+	c.Kill(t)
+
+	c = s.startChild()
+	s.produce(third...)
+	s.settle()
+	s.produce(s.finalized(1, 12, base.Add(10*time.Minute)))
+	s.settle()
+	c.Stop(t)
+	s.expect(want)
 }
