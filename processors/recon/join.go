@@ -365,9 +365,10 @@ func (c *call) payout(b []byte) error {
 	s.Merchant, s.Version, s.EventID = p.GetMerchantId(), p.GetVersion(), p.GetMeta().GetEventId()
 	s.Chain, s.Address, s.RequestID = p.GetChainId(), normAddress(p.GetDestination()), p.GetSigningRequestId()
 	s.Value, s.Asset, s.Decimals = p.GetAmount().GetValue(), p.GetAmount().GetAsset(), p.GetAmount().GetDecimals()
-	if first && s.Signed && len(s.Transfers) == 0 && s.FailedTx == nil {
-		// The signed transaction overtook its payout: report it now.
-		if err := c.emit(s, reconv1.ReconStatus_RECON_STATUS_PENDING, RulePayoutPending, nil, nil, "", 0, false); err != nil {
+	if first && s.Signed {
+		// The signed transaction (and maybe its reversal) overtook its payout: report
+		// where the payout is now.
+		if err := c.emitPrimary(s); err != nil {
 			return err
 		}
 	}
@@ -545,6 +546,9 @@ func (c *call) failedTx(b []byte) error {
 		Finalized: tx.GetConfirmation() == chainv1.ConfirmationStatus_CONFIRMATION_STATUS_FINALIZED}
 	if err := c.index(*s.FailedTx, s); err != nil {
 		return err
+	}
+	if s.Merchant == "" {
+		return c.save(s) // the payout itself is not here yet; it reports FAILED when it is
 	}
 	if err := c.emitPrimary(s); err != nil {
 		return err

@@ -8,6 +8,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/weirhq/weir/internal/kafkatest"
+	"github.com/weirhq/weir/processors/stream"
+
 	paymentsv1 "github.com/weirhq/weir/schemas/gen/weir/payments/v1"
 	reconv1 "github.com/weirhq/weir/schemas/gen/weir/reconciliation/v1"
 )
@@ -388,4 +391,63 @@ func TestKillNine(t *testing.T) {
 	s.settle()
 	c.Stop(t)
 	s.expect(want)
+}
+
+// TestPayoutRetracted: a reorg retracts the payout's transfer: RETRACTED, and the
+// transfer re-included matches again.
+func TestPayoutRetracted(t *testing.T) {
+	s := newScenario(t, nil)
+	dest := addr("dest-r")
+	s.produce(s.payout("po_r", "m_1", dest, "5000", "req_r", 1, base))
+	s.produce(s.signed("req_r", txHash("po_r"), base.Add(time.Second)))
+	s.settle()
+	r, old := s.transfer(transferSpec{name: "po_r", to: dest, tx: txHash("po_r"), value: "5000", block: 20, at: base.Add(time.Minute)})
+	s.produce(r)
+	s.settle()
+	s.produce(s.retraction(1, 20, base.Add(2*time.Minute), old))
+	s.settle()
+	r, _ = s.transfer(transferSpec{name: "po_r", to: dest, tx: txHash("po_r"), value: "5000", block: 20, fork: "b", at: base.Add(3 * time.Minute)})
+	s.produce(r)
+	s.expect(map[string][]string{
+		"po_r": {
+			"v1 PENDING payout.signed_not_mined recv= diff= final=false transfers=0",
+			"v2 MATCHED payout.mined_as_signed recv=5000 diff=0 final=false transfers=1",
+			"v3 RETRACTED chain.reorg_retracted recv=0 diff= final=false transfers=1",
+			"v4 MATCHED payout.mined_as_signed recv=5000 diff=0 final=false transfers=1",
+		},
+	})
+}
+
+// TestPoisonRecords: records that do not decode or break the schema's rules go to
+// their topic's DLQ with the error, and the partitions keep flowing.
+func TestPoisonRecords(t *testing.T) {
+	s := newScenario(t, nil)
+	dep := addr("poison")
+	s.produce(&kgo.Record{Topic: s.cfg.Intents, Key: []byte("m_1"), Value: []byte("not a protobuf")})
+	bad, _ := s.transfer(transferSpec{name: "p0", to: dep, value: "1000", block: 10, at: base})
+	bad.Value = bad.Value[:len(bad.Value)/2] // truncated
+	s.produce(bad)
+	s.produce(s.intent("pi_p", "m_1", dep, "1000", 1, requiresPayment, base, expires(base.Add(time.Hour))))
+	s.settle()
+	r, _ := s.transfer(transferSpec{name: "p1", to: dep, value: "1000", block: 10, at: base.Add(time.Minute)})
+	s.produce(r)
+	s.expect(map[string][]string{
+		"pi_p": {"v1 MATCHED intent.exact_amount recv=1000 diff=0 final=false transfers=1"},
+	})
+	for _, topic := range []string{stream.DLQTopic(s.cfg.Intents), stream.DLQTopic(s.cfg.Transfers)} {
+		recs := kafkatest.ReadCommitted(t, s.brokers, topic)
+		if len(recs) != 1 {
+			t.Errorf("%s: %d records, want 1", topic, len(recs))
+			continue
+		}
+		var cause string
+		for _, h := range recs[0].Headers {
+			if h.Key == stream.HeaderError {
+				cause = string(h.Value)
+			}
+		}
+		if cause == "" {
+			t.Errorf("%s: no %s header", topic, stream.HeaderError)
+		}
+	}
 }
