@@ -54,5 +54,28 @@
 // code and message of a refusal. No event holds a token, passphrase, PIN or key.
 //
 // Typed data (EIP-712) is judged as asset "eip712", amount 0, destination the domain's
-// verifyingContract: a policy signs it only when a rule allows that asset.
+// verifyingContract: a policy signs it only when a rule allows that asset.//
+// # Key recovery and freeze
+//
+// With Options.Recovery (a signer/recovery Store; Service opens one under
+// StateDir/recovery) the Server also serves key recovery (recovery_api.go; the state
+// machine, its invariants and the approval format are in signer/recovery's doc):
+//
+//	POST /v1/keys/{id}/split               {threshold, guardians: [{id, public_key}]} → 201 the shares, ECIES-encrypted to each guardian, once
+//	GET  /v1/keys/{id}/recovery            split (public data), frozen, epoch, votes, retired, active recovery
+//	POST /v1/keys/{id}/recoveries          {delay} → 201 a ceremony with its ceremony public key
+//	POST /v1/keys/{id}/freeze | /unfreeze  a guardian's signed vote {guardian_id, nonce, expires, epoch, signature}
+//	GET  /v1/recoveries/{rid}              the ceremony (never a share)
+//	POST /v1/recoveries/{rid}/approve      a guardian's signed approval with its share re-encrypted to the ceremony key
+//	POST /v1/recoveries/{rid}/cancel       {reason}: the owner cancels, until reconstruction
+//	POST /v1/recoveries/{rid}/reconstruct  combine the shares in memory (after not_before)
+//	POST /v1/recoveries/{rid}/rotate       {chain_id, max_fee_per_gas, …} → a new key and the signed transaction moving the funds
+//
+// A frozen or retired key (and a ceremony's transport key) signs nothing: signing
+// requests are refused with 403 key_frozen / key_retired before the policy, and the
+// backends the Server signs with are wrapped with the same check. Keystore keys only
+// can be split (HSM keys are not extractable: 400 not_exportable). Every transition is
+// written with its KeyRecoveryStep (signer.recovery) and AuditRecord events in one
+// synced batch and produced from there (an outbox), so none is lost in a crash; every
+// refusal is an AuditRecord (and a SHARE_REJECTED step for a refused approval).
 package signer

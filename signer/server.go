@@ -22,6 +22,7 @@ import (
 	"github.com/weirhq/weir/signer/keys"
 	"github.com/weirhq/weir/signer/nonce"
 	"github.com/weirhq/weir/signer/policy"
+	"github.com/weirhq/weir/signer/recovery"
 )
 
 // DefaultPolicyID is the policy a signing request is judged by when it names none,
@@ -77,6 +78,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the server's logs (never a token or key). Default slog.Default().
 	Logger *slog.Logger
+	// Recovery, if set, is the key-recovery store (signer/recovery): it serves the
+	// recovery API (recovery_api.go), and frozen or retired keys then sign nothing.
+	// Default none: no recovery routes, no freeze check.
+	Recovery *recovery.Store
 }
 
 // Server is the signer's HTTP/JSON API. It is an http.Handler, safe for concurrent use.
@@ -136,6 +141,9 @@ func NewServer(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Recovery != nil {
+		o.Backends = guardBackends(o.Backends, o.Recovery) // key recovery: frozen keys sign nothing
+	}
 	s := &Server{o: o, chains: make(map[uint64]bool), mux: http.NewServeMux(), log: o.Logger}
 	for _, op := range o.Operators {
 		if op.ID == "" || len(op.Token) < 16 {
@@ -155,6 +163,9 @@ func NewServer(o Options) (*Server, error) {
 	s.mux.HandleFunc("POST /v1/policies/{id}/{version}/publish", s.auth(s.publishPolicy))
 	s.mux.HandleFunc("POST /v1/requests/{id}/approvals", s.auth(s.approve)) // approvals.go
 	s.mux.HandleFunc("GET /v1/requests/{id}", s.auth(s.getRequest))         // approvals.go
+	if o.Recovery != nil {
+		s.recoveryRoutes() // key recovery and freeze: recovery_api.go
+	}
 	return s, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/weirhq/weir/signer/keys"
 	"github.com/weirhq/weir/signer/nonce"
 	"github.com/weirhq/weir/signer/policy"
+	"github.com/weirhq/weir/signer/recovery"
 )
 
 // DefaultComponent is the signer's component name (`weir run signer`).
@@ -32,7 +33,8 @@ const DefaultAddr = "127.0.0.1:8090"
 // Run owns them all.
 //
 // Local state lives under StateDir: nonces/ (signer/nonce), policy/ (signer/policy's
-// PebbleState: usage and policy versions) and requests/ (the RequestLog). Each
+// PebbleState: usage and policy versions), requests/ (the RequestLog) and recovery/
+// (signer/recovery: splits, ceremonies, freezes and their event outbox). Each
 // directory belongs to one process.
 type Service struct {
 	// ComponentName is the component name. Default DefaultComponent.
@@ -68,6 +70,10 @@ type Service struct {
 	Balance BalanceFunc
 	// DefaultPolicy is the policy of requests that name none. Default DefaultPolicyID.
 	DefaultPolicy string
+	// RecoveryMinDelay is the shortest delay between a guardian quorum and the
+	// reconstruction of a key (the owner's cancel window). Default
+	// recovery.DefaultMinDelay (24 h).
+	RecoveryMinDelay time.Duration
 	// OnListen, if set, is called with the API's address once it listens.
 	OnListen func(addr string)
 	// Logger receives the logs (never a token, passphrase or key). Default slog.Default().
@@ -86,7 +92,7 @@ func (s *Service) Name() string {
 func (s *Service) Describe() string {
 	return fmt.Sprintf("serves the signing API on %s (keystore %s%s); writes %s, %s, %s",
 		s.addr(), s.KeystoreDir, map[bool]string{true: ", HSM " + s.HSMModule}[s.HSMModule != ""],
-		TopicRequests, TopicSigned, TopicAudit)
+		TopicRequests, TopicSigned, TopicAudit+", "+TopicRecovery)
 }
 
 func (s *Service) addr() string {
@@ -143,7 +149,7 @@ func (s *Service) Open(ctx context.Context) (api *Server, close func() error, er
 			err = errors.Join(err, close())
 		}
 	}()
-	for _, d := range []string{"nonces", "policy", "requests"} {
+	for _, d := range []string{"nonces", "policy", "requests", "recovery"} {
 		if err := os.MkdirAll(filepath.Join(s.StateDir, d), 0o700); err != nil {
 			return nil, nil, fmt.Errorf("signer: state dir: %w", err)
 		}
@@ -181,6 +187,15 @@ func (s *Service) Open(ctx context.Context) (api *Server, close func() error, er
 		return nil, nil, err
 	}
 	closers = append(closers, rl.Close)
+	var recOpts []recovery.Option
+	if s.RecoveryMinDelay > 0 {
+		recOpts = append(recOpts, recovery.WithMinDelay(s.RecoveryMinDelay))
+	}
+	rs, err := recovery.Open(filepath.Join(s.StateDir, "recovery"), append(recOpts, recovery.WithLogger(log))...)
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, rs.Close)
 	// franz-go's producer is idempotent with acks=all by default; said here so that no
 	// option in KafkaOpts is needed for it, and ProducerLinger(0) sends at once since
 	// every answer waits for its events.
@@ -192,7 +207,8 @@ func (s *Service) Open(ctx context.Context) (api *Server, close func() error, er
 	closers = append(closers, func() error { cl.Close(); return nil })
 	api, err = NewServer(Options{Backends: backends, Policies: store, Engine: policy.NewEngine(store, ps), Nonces: nm,
 		Requests: rl, Client: cl, TopicPrefix: s.TopicPrefix, Operators: s.Operators, ChainIDs: s.ChainIDs,
-		DefaultPolicy: s.DefaultPolicy, Balance: s.Balance, Source: s.Name() + "/" + hostname(), Logger: log})
+		DefaultPolicy: s.DefaultPolicy, Balance: s.Balance, Source: s.Name() + "/" + hostname(), Logger: log,
+		Recovery: rs})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -306,6 +306,11 @@ func (s *Server) signTransaction(w http.ResponseWriter, r *http.Request, c calle
 		s.refuseErr(ctx, w, c, req.KeyID, req.RequestID, err)
 		return
 	}
+	// Key recovery: a frozen or retired key signs nothing (recovery_api.go).
+	if err := s.keyUsable(p.key.ID); err != nil {
+		s.refuseErr(ctx, w, c, p.key.ID, req.RequestID, err)
+		return
+	}
 	// A request id already used for another body is refused before anything else.
 	if _, _, err := s.o.Requests.check(req.RequestID, p.fp); err != nil {
 		s.refuseErr(ctx, w, c, p.key.ID, req.RequestID, conflictOr(err))

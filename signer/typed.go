@@ -65,6 +65,11 @@ func (s *Server) signTypedData(w http.ResponseWriter, r *http.Request, c caller)
 		fail(req.KeyID, "", nil, &badRequest{status: http.StatusNotFound, code: "unknown_key", msg: "no key " + req.KeyID}, nil)
 		return
 	}
+	// Key recovery: a frozen or retired key signs nothing (recovery_api.go).
+	if err := s.keyUsable(k.ID); err != nil {
+		fail(k.ID, "", nil, err, nil)
+		return
+	}
 	dom := req.Data.Domain
 	if dom.ChainId == nil {
 		fail(k.ID, "", nil, bad("wrong_chain", "the typed data's domain has no chainId"), nil)

@@ -9,6 +9,8 @@ import (
 	"github.com/ethereum/go-ethereum/accounts"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/weirhq/weir/signer/shamir"
 )
 
 // Action is what a guardian approves.
@@ -123,4 +125,28 @@ func (a Approval) verify(s Split, now time.Time, seen Seen) error {
 		return fmt.Errorf("%w: guardian %q nonce %q", ErrReplay, a.GuardianID, a.Nonce)
 	}
 	return nil
+}
+
+// ReencryptShare is the guardian's side of an approval: it opens the share ciphertext
+// the split gave the guardian (shamir.Encrypt to the guardian's key) with the
+// guardian's private key and seals the share to the ceremony's public key (65 or 33
+// bytes), so the share is in clear only inside this call. It returns the new
+// ciphertext, to submit with an approval whose ShareHash is ShareHash of it.
+func ReencryptShare(splitCiphertext []byte, guardianKey *ecdsa.PrivateKey, ceremonyPub []byte) ([]byte, error) {
+	var pub *ecdsa.PublicKey
+	var err error
+	if len(ceremonyPub) == 33 {
+		pub, err = crypto.DecompressPubkey(ceremonyPub)
+	} else {
+		pub, err = crypto.UnmarshalPubkey(ceremonyPub)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: ceremony public key: %v", ErrInvalid, err)
+	}
+	share, err := shamir.Decrypt(splitCiphertext, guardianKey)
+	if err != nil {
+		return nil, err
+	}
+	defer share.Wipe()
+	return shamir.Encrypt(share, pub)
 }

@@ -7,38 +7,38 @@
 //
 // # Ceremony
 //
-//	REQUESTED ──(t guardian approvals)──► DELAYING ──(now ≥ not_before)──► RECONSTRUCTED ──► ROTATED
-//	    │                                    │
-//	    └──────────── owner cancels ─────────┴──► CANCELLED
+//		REQUESTED ──(t guardian approvals)──► DELAYING ──(now ≥ not_before)──► RECONSTRUCTED ──► ROTATED
+//		    │                                    │
+//		    └──────────── owner cancels ─────────┴──► CANCELLED
 //
-//   - REQUESTED: an operator asks to recover a key that has a Split, giving a delay of at
-//     least the Store's minimum (WithMinDelay, default DefaultMinDelay: ErrDelayTooShort
-//     otherwise) and at most MaxDelay. The signer makes a ceremony transport key
-//     (secp256k1, in its keystore backend, never a signing key) and publishes its public
-//     key. One ceremony per key at a time (ErrActive).
-//   - Each guardian approves with a signed Approval (EIP-191 personal_sign over
-//     {action "recover", key, recovery id, guardian, nonce, expiry, share hash}) and
-//     its share: decrypted from the ECIES ciphertext of the split and re-encrypted, on the
-//     guardian's side, to the ceremony public key. The share is in clear nowhere but
-//     in the guardian's tool and, during reconstruction and rotation, in the signer's
-//     memory; the store keeps only the ciphertext to the ceremony key.
-//   - The approval that completes the quorum (the split's threshold) moves the ceremony
-//     to DELAYING with approved_at = now and not_before = now + delay. The design's
-//     APPROVED and DELAYING are this one stored state: nothing can happen between them.
-//   - The owner (an authenticated operator) can cancel while REQUESTED or DELAYING: the
-//     cancel window is the whole delay and lasts until reconstruction, and
-//     reconstruction is refused before not_before (ErrTooEarly) and without quorum
-//     (ErrQuorum). After reconstruction cancelling is refused (ErrState).
-//   - RECONSTRUCTED: the signer decrypts the shares with the ceremony key, combines them
-//     (shamir.Combine checks their integrity tag) and checks that the secret is the
-//     key of the split's address; it then zeroes everything.
-//   - ROTATED (terminal): the signer makes a new key, combines the shares again in
-//     memory, signs with the old key an EIP-1559 transaction moving the funds to the
-//     new address (through the policy, the nonce manager and the double-sign guard, as
-//     any signing request), zeroes the old key, and retires it: a retired key signs
-//     nothing (ErrRetired). The new key is recorded before the transaction is signed,
-//     so a retried rotation reuses it and signs the same transaction at the same nonce.
-//   - CANCELLED (terminal). No transition leaves a terminal state (ErrState).
+//	  - REQUESTED: an operator asks to recover a key that has a Split, giving a delay of at
+//	    least the Store's minimum (WithMinDelay, default DefaultMinDelay: ErrDelayTooShort
+//	    otherwise) and at most MaxDelay. The signer makes a ceremony transport key
+//	    (secp256k1, in its keystore backend, never a signing key) and publishes its public
+//	    key. One ceremony per key at a time (ErrActive).
+//	  - Each guardian approves with a signed Approval (EIP-191 personal_sign over
+//	    {action "recover", key, recovery id, guardian, nonce, expiry, share hash}) and
+//	    its share: decrypted from the ECIES ciphertext of the split and re-encrypted, on the
+//	    guardian's side, to the ceremony public key. The share is in clear nowhere but
+//	    in the guardian's tool and, during reconstruction and rotation, in the signer's
+//	    memory; the store keeps only the ciphertext to the ceremony key.
+//	  - The approval that completes the quorum (the split's threshold) moves the ceremony
+//	    to DELAYING with approved_at = now and not_before = now + delay. The design's
+//	    APPROVED and DELAYING are this one stored state: nothing can happen between them.
+//	  - The owner (an authenticated operator) can cancel while REQUESTED or DELAYING: the
+//	    cancel window is the whole delay and lasts until reconstruction, and
+//	    reconstruction is refused before not_before (ErrTooEarly) and without quorum
+//	    (ErrQuorum). After reconstruction cancelling is refused (ErrState).
+//	  - RECONSTRUCTED: the signer decrypts the shares with the ceremony key, combines them
+//	    (shamir.Combine checks their integrity tag) and checks that the secret is the
+//	    key of the split's address; it then zeroes everything.
+//	  - ROTATED (terminal): the signer makes a new key, combines the shares again in
+//	    memory, signs with the old key an EIP-1559 transaction moving the funds to the
+//	    new address (through the policy, the nonce manager and the double-sign guard, as
+//	    any signing request), zeroes the old key, and retires it: a retired key signs
+//	    nothing (ErrRetired). The new key is recorded before the transaction is signed,
+//	    so a retried rotation reuses it and signs the same transaction at the same nonce.
+//	  - CANCELLED (terminal). No transition leaves a terminal state (ErrState).
 //
 // # Approvals
 //

@@ -208,10 +208,11 @@ type Recovery struct {
 
 	ReconstructedAt time.Time `json:"reconstructed_at,omitzero"`
 
-	// Rotation: the new key (set before the funds-moving transaction is signed, so a
-	// retry reuses it), then the transaction.
+	// Rotation: the new key and the transaction plan (set before the funds-moving
+	// transaction is signed, so a retry reuses both), then the transaction.
 	NewKeyID   string         `json:"new_key_id,omitempty"`
 	NewAddress common.Address `json:"new_address,omitzero"`
+	Plan       *TxPlan        `json:"plan,omitempty"`
 	ChainID    uint64         `json:"chain_id,omitempty"`
 	TxHash     string         `json:"tx_hash,omitempty"`
 	RawTx      []byte         `json:"raw_tx,omitempty"` // public: a signed transaction
@@ -227,19 +228,29 @@ type Recovery struct {
 // MaxDelay.
 func NewRecovery(s Split, id, requester string, now time.Time, delay, minDelay time.Duration,
 	ceremonyKeyID string, ceremonyPub []byte) (*Recovery, error) {
-	switch {
-	case id == "" || requester == "" || ceremonyKeyID == "" || len(ceremonyPub) != 65:
+	if id == "" || requester == "" || ceremonyKeyID == "" || len(ceremonyPub) != 65 {
 		return nil, fmt.Errorf("%w: a recovery needs an id, a requester and a ceremony key", ErrInvalid)
-	case minDelay <= 0:
-		return nil, fmt.Errorf("%w: minimum delay %s is not positive", ErrInvalid, minDelay)
-	case delay < minDelay:
-		return nil, fmt.Errorf("%w: %s < %s", ErrDelayTooShort, delay, minDelay)
-	case delay > MaxDelay:
-		return nil, fmt.Errorf("%w: delay %s above %s", ErrInvalid, delay, MaxDelay)
+	}
+	if err := CheckDelay(delay, minDelay); err != nil {
+		return nil, err
 	}
 	return &Recovery{ID: id, KeyID: s.KeyID, Address: s.Address, SplitID: s.SplitID, Threshold: s.Threshold,
 		Guardians: len(s.Guardians), Requester: requester, RequestedAt: now, Delay: delay,
 		CeremonyKeyID: ceremonyKeyID, CeremonyPublicKey: slices.Clone(ceremonyPub), State: StateRequested}, nil
+}
+
+// CheckDelay checks a recovery's delay against the minimum (ErrDelayTooShort) and
+// MaxDelay (ErrInvalid): the delay is the owner's cancel window.
+func CheckDelay(delay, minDelay time.Duration) error {
+	switch {
+	case minDelay <= 0:
+		return fmt.Errorf("%w: minimum delay %s is not positive", ErrInvalid, minDelay)
+	case delay < minDelay:
+		return fmt.Errorf("%w: %s < %s", ErrDelayTooShort, delay, minDelay)
+	case delay > MaxDelay:
+		return fmt.Errorf("%w: delay %s above %s", ErrInvalid, delay, MaxDelay)
+	}
+	return nil
 }
 
 // Seen reports whether guardian already used nonce for key (the Store's replay set).
@@ -317,9 +328,22 @@ func (r *Recovery) Reconstructed(now time.Time) error {
 	return nil
 }
 
-// Successor records the new key of the rotation before the funds move, so that a retry
-// reuses it. Only while reconstructed, and only one new key per ceremony.
-func (r *Recovery) Successor(keyID string, addr common.Address) error {
+// TxPlan is the funds-moving transaction of a rotation, fixed before it is signed: an
+// EIP-1559 transfer of Value wei (decimal; "0": nothing to move, no transaction) from
+// the old address to the new one.
+type TxPlan struct {
+	ChainID              uint64 `json:"chain_id"`
+	Value                string `json:"value"`
+	Gas                  uint64 `json:"gas"`
+	MaxFeePerGas         string `json:"max_fee_per_gas"`
+	MaxPriorityFeePerGas string `json:"max_priority_fee_per_gas"`
+	PolicyID             string `json:"policy_id,omitempty"`
+}
+
+// Successor records the new key of the rotation and its transaction plan before the
+// funds move, so that a retry reuses them. Only while reconstructed, and only one new
+// key per ceremony.
+func (r *Recovery) Successor(keyID string, addr common.Address, plan TxPlan) error {
 	switch {
 	case r.State != StateReconstructed:
 		return fmt.Errorf("%w: cannot rotate a %s recovery", ErrState, r.State)
@@ -327,6 +351,9 @@ func (r *Recovery) Successor(keyID string, addr common.Address) error {
 		return fmt.Errorf("%w: the new key is already %s", ErrState, r.NewKeyID)
 	case keyID == "" || addr == (common.Address{}) || addr == r.Address:
 		return fmt.Errorf("%w: the new key must be another key", ErrInvalid)
+	}
+	if r.Plan == nil {
+		r.Plan = &plan
 	}
 	r.NewKeyID, r.NewAddress = keyID, addr
 	return nil

@@ -133,7 +133,7 @@ func TestRecoveryInvariants(t *testing.T) {
 	newAddr := crypto.PubkeyToAddress(newKey.PublicKey)
 	rotated := func(t *testing.T) *recovery.Recovery {
 		r := reconstructed(t)
-		if err := r.Successor("key-2", newAddr); err != nil {
+		if err := r.Successor("key-2", newAddr, recovery.TxPlan{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := r.Rotated(1337, "0xabc", []byte{1}, 0, r.NotBefore); err != nil {
@@ -172,22 +172,22 @@ func TestRecoveryInvariants(t *testing.T) {
 		{"cancel after the delay, before reconstruction", approved, func(r *recovery.Recovery) error { return r.Cancel("op", "", late) }, nil},
 		{"reconstruct while requested", f.recovery, func(r *recovery.Recovery) error { return r.Reconstructed(late) }, recovery.ErrQuorum},
 		{"reconstruct during the delay", approved, func(r *recovery.Recovery) error { return r.Reconstructed(r.NotBefore.Add(-time.Nanosecond)) }, recovery.ErrTooEarly},
-		{"rotate before reconstruction", approved, func(r *recovery.Recovery) error { return r.Successor("key-2", newAddr) }, recovery.ErrState},
+		{"rotate before reconstruction", approved, func(r *recovery.Recovery) error { return r.Successor("key-2", newAddr, recovery.TxPlan{}) }, recovery.ErrState},
 		{"cancel after reconstruction", reconstructed, func(r *recovery.Recovery) error { return r.Cancel("op", "", late) }, recovery.ErrState},
 		{"approve after quorum", approved, func(r *recovery.Recovery) error {
 			_, err := r.Approve(f.split, f.approval(t, 2, r.ID, share, t0), share, t0, never)
 			return err
 		}, recovery.ErrState},
-		{"rotate to the same key", reconstructed, func(r *recovery.Recovery) error { return r.Successor("key-1", r.Address) }, recovery.ErrInvalid},
+		{"rotate to the same key", reconstructed, func(r *recovery.Recovery) error { return r.Successor("key-1", r.Address, recovery.TxPlan{}) }, recovery.ErrInvalid},
 		{"finish rotation without a new key", reconstructed, func(r *recovery.Recovery) error { return r.Rotated(1, "0x", nil, 0, late) }, recovery.ErrState},
 		{"second successor", func(t *testing.T) *recovery.Recovery {
 			r := reconstructed(t)
-			_ = r.Successor("key-2", newAddr)
+			_ = r.Successor("key-2", newAddr, recovery.TxPlan{})
 			return r
-		}, func(r *recovery.Recovery) error { return r.Successor("key-3", newAddr) }, recovery.ErrState},
+		}, func(r *recovery.Recovery) error { return r.Successor("key-3", newAddr, recovery.TxPlan{}) }, recovery.ErrState},
 		{"rotated: cancel", rotated, func(r *recovery.Recovery) error { return r.Cancel("op", "", late) }, recovery.ErrState},
 		{"rotated: reconstruct", rotated, func(r *recovery.Recovery) error { return r.Reconstructed(late) }, recovery.ErrState},
-		{"rotated: rotate again", rotated, func(r *recovery.Recovery) error { return r.Successor("key-2", newAddr) }, recovery.ErrState},
+		{"rotated: rotate again", rotated, func(r *recovery.Recovery) error { return r.Successor("key-2", newAddr, recovery.TxPlan{}) }, recovery.ErrState},
 		{"rotated: finish again", rotated, func(r *recovery.Recovery) error { return r.Rotated(1, "0x", nil, 0, late) }, recovery.ErrState},
 		{"rotated: approve", rotated, func(r *recovery.Recovery) error {
 			_, err := r.Approve(f.split, f.approval(t, 2, r.ID, share, t0), share, t0, never)
@@ -199,7 +199,7 @@ func TestRecoveryInvariants(t *testing.T) {
 			_, err := r.Approve(f.split, f.approval(t, 2, r.ID, share, t0), share, t0, never)
 			return err
 		}, recovery.ErrState},
-		{"cancelled: rotate", cancelled, func(r *recovery.Recovery) error { return r.Successor("key-2", newAddr) }, recovery.ErrState},
+		{"cancelled: rotate", cancelled, func(r *recovery.Recovery) error { return r.Successor("key-2", newAddr, recovery.TxPlan{}) }, recovery.ErrState},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var r *recovery.Recovery
