@@ -38,9 +38,17 @@ const (
 	// envSignerToken is the operator token(s): "token" (operator id "operator") or a
 	// comma-separated list of "id=token". Required.
 	envSignerToken = "WEIR_SIGNER_TOKEN"
-	// envSoftHSMModule is the PKCS#11 module of the HSM backend; unset runs without one.
+	// envSignerPKCS11Module is the PKCS#11 module (shared library) of the HSM backend.
+	// Default envSoftHSMModule's value; both unset runs without an HSM.
+	envSignerPKCS11Module = "WEIR_SIGNER_PKCS11_MODULE"
+	// envSoftHSMModule is SoftHSM2's module (deploy/local/stack.env sets it), the HSM
+	// backend's module when envSignerPKCS11Module is unset.
 	envSoftHSMModule = "WEIR_SOFTHSM2_MODULE"
-	// envSignerHSMPIN is the HSM user PIN; required with envSoftHSMModule.
+	// envSignerHSMToken is the label of the HSM token holding the keys. Default
+	// keys.DefaultTokenLabel ("weir").
+	envSignerHSMToken = "WEIR_SIGNER_HSM_TOKEN"
+	// envSignerHSMPIN is the HSM user PIN, a secret: read at login, never logged.
+	// Required with a module.
 	envSignerHSMPIN = "WEIR_SIGNER_HSM_PIN"
 )
 
@@ -147,12 +155,19 @@ func signerComponent(cfg config.Config, lookup func(string) (string, bool), logg
 		Operators: ops, ChainIDs: ids, PendingNonce: chains.pendingNonce, Balance: chains.balance,
 		Logger: logger.With("component", signer.DefaultComponent),
 	}
-	if mod := env(envSoftHSMModule); mod != "" {
+	mod, modVar := env(envSignerPKCS11Module), envSignerPKCS11Module
+	if mod == "" {
+		mod, modVar = env(envSoftHSMModule), envSoftHSMModule
+	}
+	if mod != "" {
 		if env(envSignerHSMPIN) == "" {
-			return nil, fmt.Errorf("signer: %s is set but %s is not", envSoftHSMModule, envSignerHSMPIN)
+			return nil, fmt.Errorf("signer: %s is set but %s is not", modVar, envSignerHSMPIN)
 		}
 		svc.HSMModule = mod
 		svc.HSMOpts = []keys.HSMOption{keys.WithPIN(func(context.Context) (string, error) { return env(envSignerHSMPIN), nil })}
+		if tok := env(envSignerHSMToken); tok != "" {
+			svc.HSMOpts = append(svc.HSMOpts, keys.WithTokenLabel(tok))
+		}
 	}
 	return svc, nil
 }
