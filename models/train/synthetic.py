@@ -121,10 +121,19 @@ def ordinary(rng, r, busy=False):
     r.money("value_out_sum_24h", sum(wei(rng, ticket, 1.0) for _ in range(min(out24, 60))))
     r.money("value_in_sum_1h", sum(wei(rng, ticket, 1.0) for _ in range(min(in1h, 30))))
     r.money("value_in_sum_24h", sum(wei(rng, ticket, 1.0) for _ in range(min(in24, 60))))
-    vout, vin = r.f["value_out_sum_24h"][1], r.f["value_in_sum_24h"][1]
-    if vout:
-        r.ratio("in_out_ratio_24h", min(vin / vout, 1000.0))
-    r.ratio("passthrough_ratio_1h", float(rng.beta(6, 2) if busy else rng.beta(1, 6)) if in1h and out1h else 0)
+    if out7 + in7 < 3:  # fewer than 3 earlier events: features/ gives 0
+        r.ratio("amount_zscore", 0)
+    derived(r)
+
+
+def derived(r):
+    """The features features/ derives from others: in_out_ratio_24h is the incoming count
+    over the outgoing count (the incoming count with none out), passthrough_ratio_1h is
+    min/max of the value sums in and out in 1h (0 when either is 0)."""
+    n_in, n_out = r.f["transfers_in_count_24h"][1], r.f["transfers_out_count_24h"][1]
+    r.f["in_out_ratio_24h"] = ("fixed", n_in * 1_000_000 // n_out if n_out else n_in * 1_000_000, 6)
+    v_in, v_out = r.f["value_in_sum_1h"][1], r.f["value_out_sum_1h"][1]
+    r.f["passthrough_ratio_1h"] = ("fixed", min(v_in, v_out) * 1_000_000 // max(v_in, v_out) if v_in and v_out else 0, 6)
 
 
 def attack(rng, r, kind, step):
@@ -159,19 +168,26 @@ def attack(rng, r, kind, step):
         r.ratio("amount_zscore", float(rng.uniform(1, 4)))
         r.money("value_out_sum_24h", k * 9_900 * ETH + int(rng.integers(0, 100)) * ETH)
     elif kind == "round_trip":
-        r.count("transfers_in_count_1h", 1 + int(rng.poisson(0.2)))
-        r.count("transfers_out_count_1h", 1 + int(rng.poisson(0.2)))
+        # A hop: one transfer in and (at the second step) the same amount less a cut out.
+        extra = int(rng.poisson(0.3))
+        r.count("transfers_in_count_1h", 1)
+        r.count("transfers_out_count_1h", 1 if step else 0)
+        r.count("transfers_in_count_24h", 1 + extra)
+        r.count("transfers_out_count_24h", (1 if step else 0) + extra)
         r.count("seconds_since_last_in", int(rng.integers(5, 120)))
-        r.count("seconds_since_last_out", 0)
-        r.ratio("passthrough_ratio_1h", float(rng.uniform(0.97, 0.999)))
-        r.ratio("in_out_ratio_24h", float(rng.uniform(0.98, 1.03)))
+        r.count("seconds_since_last_out", 0 if step else -1)
         amount = wei(rng, 50, 1.0)
         r.money("value_in_sum_1h", amount)
-        r.money("value_out_sum_1h", amount * 99 // 100)
+        r.money("value_out_sum_1h", amount * int(rng.integers(9_800, 9_990)) // 10_000 if step else 0)
     elif kind == "sanctioned":
         if rng.random() < 0.6:
             r.count("sanctioned_counterparty", 1)
         r.count("sanctioned_exposure_count_7d", 1 + int(rng.poisson(0.5)))
+
+
+def pattern_row(rng, r, kind, step):
+    attack(rng, r, kind, step)
+    derived(r)
 
 
 def generate(rng, entities):
@@ -189,7 +205,7 @@ def generate(rng, entities):
             r = Row()
             ordinary(rng, r, busy=(kind == "busy"))
             if fraud and kind != "quiet" and (i > 0 or rng.random() < 0.85):
-                attack(rng, r, kind, i)
+                pattern_row(rng, r, kind, i)
             t += int(rng.exponential(20 if fraud else 20000)) + 1
             nanos = int(rng.integers(0, 1000)) * 1_000_000
             scores.append(score_record(rng, entity, e, i, t, nanos, r))
