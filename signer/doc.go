@@ -54,7 +54,8 @@
 // code and message of a refusal. No event holds a token, passphrase, PIN or key.
 //
 // Typed data (EIP-712) is judged as asset "eip712", amount 0, destination the domain's
-// verifyingContract: a policy signs it only when a rule allows that asset.//
+// verifyingContract: a policy signs it only when a rule allows that asset.
+//
 // # Key recovery and freeze
 //
 // With Options.Recovery (a signer/recovery Store; Service opens one under
