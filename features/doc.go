@@ -1,3 +1,63 @@
-// Package features defines the fraud features: windowed aggregates computed on the stream
-// runtime and served from the online store (Redis) to the scorer.
+// Package features defines the fraud features — declarative definitions computed over
+// sliding event-time windows — and the Engine that computes them exactly from a
+// per-entity event history kept in a state store.
+//
+// # Feature set address_activity, version 1
+//
+// AddressActivity declares, feature by feature (name, window, aggregate), the
+// features of a chain address ("<chain id>:<lowercase 0x address>") computed at every
+// transfer it sends (direction out) or receives (in). A vector computed at an event at
+// time t covers the window (t-size, t] of each feature: the events of the entity with
+// an event time in it, the triggering one included, in log order (time, direction,
+// event id). "Before the triggering event" (seconds_since_last_*, amount_zscore,
+// new_counterparty) means earlier in that order. Counts and flags are Fixed at scale 0,
+// ratios Fixed at scale 6 truncated toward zero, money sums uint256 decimal units in the
+// triggering transfer's asset (saturating at 2^256-1). See each Aggregate's doc for the
+// exact definition; engine_test.go checks every feature's value step by step.
+//
+// # State and exactness
+//
+// The Engine keeps, per entity, every event of the last Retention (the longest window,
+// 7 days, plus the grace period) — direction, counterparty, asset, amount — in a State
+// (the stream runtime's changelogged store, or MemState), plus an id index and, per
+// (entity, counterparty), a count and the first event. Each vector is computed from the
+// kept events, so windows slide exactly on event time (no buckets), out-of-order events
+// land in the windows they belong to, and a retraction is undone by deleting the event.
+//
+// distinct_counterparties_out_* uses a HyperLogLog sketch (axiomhq/hyperloglog,
+// precision 14, sparse: exact for small sets in practice). A sketch cannot subtract, so
+// it is rebuilt from the window's kept events at each computation rather than kept per
+// bucket; that is what makes it exact under sliding windows, late events and
+// retractions, and its memory is bounded whatever the window holds.
+//
+// Cost: a vector costs one scan of the entity's kept events (O(events of the entity in
+// the last 7 days)). That is fine for wallets and merchants; an address with tens of
+// thousands of transfers a week (an exchange hot wallet) makes every one of its events
+// that expensive — the known limit of this version. The remedy, if needed, is
+// per-minute partial aggregates (counts, sums, per-bucket sketches merged) with exact
+// scans only at the window edges.
+//
+// # Late events
+//
+// An event more than Config.Grace (default 5 minutes) behind the watermark (the largest
+// event time seen by the caller; per partition in the processor) returns ErrLate and
+// changes nothing; the processor sends it to the internal topic's DLQ, which the
+// runtime's DLQ metric counts. Within grace it is applied normally.
+//
+// # Reorgs
+//
+// Retract deletes the retracted events (both sides, where this State holds them),
+// decrements the counterparty counts and, when the first event with a counterparty is
+// retracted, finds the next earliest in the log. It also remembers every retracted id
+// for the retention period, so that a transfer arriving after its retraction is
+// dropped (ErrRetracted). Vectors already emitted are not re-emitted; the entity's
+// next vector reflects the retraction.
+//
+// # Packages
+//
+//   - features: definitions, Engine, State (this package);
+//   - features/processor: the stream topologies (re-key by entity, broadcast of
+//     retractions, features) and the OnVector hook for a scorer in the same transaction;
+//   - features/online: the Redis online store and its sink from risk.features;
+//   - features/sanctions: OFAC SDN loaders and the shipped address excerpt.
 package features

@@ -156,3 +156,25 @@ func TestShippedList(t *testing.T) {
 		t.Fatalf("engine with the shipped list: %v", err)
 	}
 }
+
+// FuzzParse: no input makes a loader panic, and whatever it accepts holds only EVM
+// addresses and has a version.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{sdnXML, advancedXML, sdnCSV, "# version: x\n" + ronin + "\n", "<sdnList><publshInformation><Publish_Date>01/02/2026</Publish_Date></publshInformation></sdnList>"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l, err := Parse(b)
+		if err != nil {
+			return
+		}
+		if l.Version() == "" {
+			t.Fatal("accepted a list without a version")
+		}
+		for _, a := range l.Addresses() {
+			if !evmAddress.MatchString(a) || a != strings.ToLower(a) {
+				t.Fatalf("kept %q", a)
+			}
+		}
+	})
+}
