@@ -163,6 +163,7 @@ func NewServer(o Options) (*Server, error) {
 	s.mux.HandleFunc("POST /v1/policies/{id}/{version}/publish", s.auth(s.publishPolicy))
 	s.mux.HandleFunc("POST /v1/requests/{id}/approvals", s.auth(s.approve)) // approvals.go
 	s.mux.HandleFunc("GET /v1/requests/{id}", s.auth(s.getRequest))         // approvals.go
+	s.mux.HandleFunc("POST /v1/sign/safe", s.auth(s.signSafe))              // safe.go
 	if o.Recovery != nil {
 		s.recoveryRoutes() // key recovery and freeze: recovery_api.go
 	}
