@@ -155,6 +155,9 @@ func signerComponent(cfg config.Config, lookup func(string) (string, bool), logg
 		Operators: ops, ChainIDs: ids, PendingNonce: chains.pendingNonce, Balance: chains.balance,
 		Logger: logger.With("component", signer.DefaultComponent),
 	}
+	if svc.RecoveryMinDelay, err = recoveryMinDelay(env(envSignerRecoveryMinDelay)); err != nil { // keys_recovery.go
+		return nil, err
+	}
 	mod, modVar := env(envSignerPKCS11Module), envSignerPKCS11Module
 	if mod == "" {
 		mod, modVar = env(envSoftHSMModule), envSoftHSMModule
@@ -177,7 +180,7 @@ func signerComponent(cfg config.Config, lookup func(string) (string, bool), logg
 // WEIR_SIGNER_ADDR, else 127.0.0.1:8090; the token is WEIR_SIGNER_TOKEN (its first
 // token, if it lists several).
 func newKeysCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "keys", Short: "Create and list the signer's keys (through the signer's API)", Args: cobra.NoArgs}
+	cmd := &cobra.Command{Use: "keys", Short: "Create, list, split, recover, rotate and freeze the signer's keys (through the signer's API)", Args: cobra.NoArgs}
 	var addr, label, backend string
 	client := func(cmd *cobra.Command) (*signerClient, error) {
 		if _, err := g.logger(cmd.ErrOrStderr()); err != nil {
@@ -238,6 +241,7 @@ func newKeysCmd(g *globals) *cobra.Command {
 		c.Flags().StringVar(&addr, "addr", "", "the signer's API address (default $"+envSignerAddr+" or "+signer.DefaultAddr+")")
 		cmd.AddCommand(c)
 	}
+	addRecoveryCmds(cmd, client, &addr) // split, recover, rotate, freeze, unfreeze: keys_recovery.go
 	return cmd
 }
 
