@@ -2,6 +2,7 @@ package features
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/big"
@@ -18,6 +19,16 @@ import (
 // DefaultGrace is how late (behind the watermark) an event may arrive and still be
 // counted, unless Config.Grace says otherwise.
 const DefaultGrace = 5 * time.Minute
+
+// Headers of FeatureVector records on risk.features.
+const (
+	// HeaderGeneration carries the entity's Generation (decimal) when the vector was
+	// computed; the online store orders vectors by it first. Absent means 0.
+	HeaderGeneration = "weir.features.generation"
+	// HeaderRefresh is set, to the retraction's event id, on a vector re-published by
+	// Refresh after a reorg; consumers that want one vector per subject skip these.
+	HeaderRefresh = "weir.features.refresh"
+)
 
 // Source is Meta.source of the vectors an Engine builds.
 const Source = "features"
@@ -305,7 +316,8 @@ func (e *Engine) pair(st State, key []byte) (pair, bool, error) {
 // Retract undoes the events with the given ids (both directions) that st holds, and
 // remembers every id so that an event arriving after its retraction is dropped (Apply
 // returns ErrRetracted). at is the retraction's time; ExpireRetracted forgets the ids
-// later. It returns the entities whose history changed, in the order found.
+// later. It returns the entities whose history changed, in the order found, and moves
+// each one's Generation on.
 func (e *Engine) Retract(st State, ids []string, at time.Time) ([]string, error) {
 	var touched []string
 	seen := map[string]bool{}
@@ -321,10 +333,68 @@ func (e *Engine) Retract(st State, ids []string, at time.Time) ([]string, error)
 			if ok && !seen[entity] {
 				seen[entity] = true
 				touched = append(touched, entity)
+				if err := e.bumpGeneration(st, entity); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
 	return touched, nil
+}
+
+// Generation returns how many retractions have changed the entity's history (0 for
+// none). A vector computed after a retraction supersedes every vector computed before
+// it, whatever their event times: the online store orders vectors by (generation,
+// event time), see online.Version.
+func (e *Engine) Generation(st State, entity string) (uint64, error) {
+	v, ok, err := st.Get(append([]byte{tagGeneration}, entity...))
+	if err != nil || !ok {
+		return 0, err
+	}
+	g, n := binary.Uvarint(v)
+	if n <= 0 {
+		return 0, errMalformed
+	}
+	return g, nil
+}
+
+func (e *Engine) bumpGeneration(st State, entity string) error {
+	g, err := e.Generation(st, entity)
+	if err != nil {
+		return err
+	}
+	return st.Put(append([]byte{tagGeneration}, entity...), binary.AppendUvarint(nil, g+1))
+}
+
+// Refresh returns the entity's vector recomputed as of its latest kept event (the
+// vector that event would get now), for re-publishing after a retraction changed the
+// entity's history; nil when no event is kept. Its subject is that event; its
+// Meta.event_id is VectorID's parts plus "refresh" and cause (the retraction's id), so
+// it never collides with the event's original vector.
+func (e *Engine) Refresh(st State, entity, cause string) (*riskv1.FeatureVector, error) {
+	prefix := entityPrefix(tagEvent, entity)
+	var last *stored
+	err := st.Scan(prefix, func(k, v []byte) error {
+		s, err := decodeStored(len(prefix), k, v)
+		if err != nil {
+			return err
+		}
+		last = &s
+		return nil
+	})
+	if err != nil || last == nil {
+		return nil, err
+	}
+	ev := Event{
+		ID: string(last.ref[1:]), Entity: entity, Direction: last.dir(), Counterparty: last.counterparty,
+		Asset: last.asset, Amount: last.amount, Time: last.at,
+	}
+	v, err := e.Compute(st, ev)
+	if err != nil {
+		return nil, err
+	}
+	v.Meta.EventId = eventid.New("weir.risk.v1.FeatureVector", e.set.Name, fmt.Sprint(e.set.Version), ev.ID, entity, "refresh", cause)
+	return v, nil
 }
 
 // remove deletes one event from the log, its index entry and its counterparty count.

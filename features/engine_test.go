@@ -225,6 +225,33 @@ func TestAddressActivityExact(t *testing.T) {
 	if err != nil || !slices.Equal(touched, []string{addrA, addrB}) {
 		t.Fatalf("step 7: retract touched %v, %v", touched, err)
 	}
+	// A's history changed: its generation moves on and its refresh vector is tx5's
+	// recomputed without tx3, under an id of its own.
+	if g, err := h.e.Generation(h.st, addrA); err != nil || g != 1 {
+		t.Fatalf("step 7: generation %d, %v; want 1", g, err)
+	}
+	if g, _ := h.e.Generation(h.st, addrC); g != 0 {
+		t.Fatalf("step 7: untouched entity has generation %d", g)
+	}
+	v, err = h.e.Refresh(h.st, addrA, "reorg-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.GetSubjectEventId() != "tx5" || v.GetMeta().GetEventId() == VectorID(AddressActivity, "tx5", addrA) ||
+		!v.GetMeta().GetEventTime().AsTime().Equal(sec(180)) {
+		t.Fatalf("step 7: refresh header %v", v)
+	}
+	expect(t, "7 A refresh", v, merge(counts("transfers_out_count", 1, 3, 3, 3), counts("transfers_in_count", 0, 1, 1, 1), map[string]string{
+		"value_out_sum_1h": "410 ETH", "value_out_sum_24h": "410 ETH", "value_in_sum_1h": "200 ETH", "value_in_sum_24h": "200 ETH",
+		"distinct_counterparties_out_1h": "3", "distinct_counterparties_out_24h": "3",
+		"seconds_since_last_out": "120", "seconds_since_last_in": "150",
+		"new_counterparty": "1", "new_counterparty_out_ratio_1h": "1000000e-6", "in_out_ratio_24h": "333333e-6",
+		"passthrough_ratio_1h": "487804e-6", "sanctioned_counterparty": "1", "sanctioned_exposure_count_7d": "1",
+	}))
+	if v, err := h.e.Refresh(h.st, "1:0x00000000000000000000000000000000000000ff", "reorg-1"); v != nil || err != nil {
+		t.Fatalf("refresh of an unknown entity: %v, %v", v, err)
+	}
+
 	_, v = h.must("tx6", addrB, addrA, 50, sec(240))
 	expect(t, "7 A in after retraction", v, merge(counts("transfers_out_count", 0, 3, 3, 3), counts("transfers_in_count", 1, 2, 2, 2), map[string]string{
 		"value_out_sum_1h": "410 ETH", "value_out_sum_24h": "410 ETH", "value_in_sum_1h": "250 ETH", "value_in_sum_24h": "250 ETH",

@@ -68,6 +68,7 @@ func (s *MemState) Len() int { return len(s.m) }
 //	'i' dir(1) eventID                                         -> at(8) entity
 //	'p' len(entity)(2) entity counterparty                     -> count(uvarint) firstAt(8) firstRef
 //	'x' eventID                                                -> retraction time(8)
+//	'g' entity                                                 -> generation(uvarint)
 //
 // 'e' is the event log, visited in (time, direction, id) order — the order that defines
 // "before" for the point-in-time features. 'i' finds an event's log entry from its id
@@ -75,12 +76,14 @@ func (s *MemState) Len() int { return len(s.m) }
 // counterparty, for new_counterparty; firstRef is dir+eventID of the earliest live event
 // ("" once that event has been retracted and the next earliest is older than the log).
 // 'x' remembers a retracted id so that the event, if it arrives after its retraction,
-// is dropped.
+// is dropped. 'g' counts the retractions that changed the entity's history (see
+// Engine.Generation).
 const (
-	tagEvent     = 'e'
-	tagIndex     = 'i'
-	tagPair      = 'p'
-	tagRetracted = 'x'
+	tagGeneration = 'g'
+	tagEvent      = 'e'
+	tagIndex      = 'i'
+	tagPair       = 'p'
+	tagRetracted  = 'x'
 )
 
 var errMalformed = errors.New("features: malformed state entry")

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/weirhq/weir/features"
 	"github.com/weirhq/weir/schemas/codec"
 	riskv1 "github.com/weirhq/weir/schemas/gen/weir/risk/v1"
 )
@@ -97,7 +99,13 @@ func (s *Sink) Run(ctx context.Context) error {
 			if err := codec.Unmarshal(r.Value, &v); err != nil || v.GetFeatureSet() != s.store.set {
 				return // not a vector of this store's set: nothing to serve
 			}
-			batch = append(batch, Versioned{Vector: &v, Seq: uint64(r.Offset)})
+			var gen uint64
+			for _, h := range r.Headers {
+				if h.Key == features.HeaderGeneration {
+					gen, _ = strconv.ParseUint(string(h.Value), 10, 64)
+				}
+			}
+			batch = append(batch, Versioned{Vector: &v, Generation: gen, Seq: uint64(r.Offset)})
 		})
 		if err := s.write(ctx, batch); err != nil {
 			cl.AllowRebalance()

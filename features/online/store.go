@@ -4,9 +4,9 @@
 // Layout: one hash per entity and feature set, key Prefix + feature set + ":" + entity
 // id, with fields
 //
-//	version  "<feature set version>.<event time>.<seq>", fixed-width decimals, so that
-//	         versions compare as strings (Lua numbers are doubles: nanoseconds would
-//	         lose precision)
+//	version  "<feature set version>.<generation>.<event time>.<seq>", fixed-width
+//	         decimals, so that versions compare as strings (Lua numbers are doubles:
+//	         nanoseconds would lose precision)
 //	vector   the FeatureVector, protobuf (what Read returns, byte for byte)
 //	f:<name> each feature for people and tools: "<value>e-<scale>" or "<units> <asset>"
 //	event_id, subject_event_id, event_time (RFC 3339), sanctions_list_version
@@ -14,7 +14,11 @@
 // Writes go through a Lua script that compares versions and replaces the hash only
 // when the new version is greater: a stale write (an older event time, a replay, an
 // older feature set version) never overwrites a newer vector, whatever the order in
-// which writers arrive. Read is one HGETALL: one round trip.
+// which writers arrive. The generation (features.Engine.Generation, carried in the
+// record header features.HeaderGeneration) comes before the event time: after a reorg
+// the processor re-publishes the entity's vector recomputed without the retracted
+// transfers, and that refresh must replace the vector of a retracted transfer even when
+// the retracted transfer was the entity's latest. Read is one HGETALL: one round trip.
 //
 // The store is written by Sink, a consumer of risk.features (read committed), after
 // the processor's Kafka transaction has committed — so Redis never holds a vector that
@@ -87,12 +91,12 @@ return 1
 `)
 
 // Version returns the version string a vector is written under (see the package doc).
-func Version(v *riskv1.FeatureVector, seq uint64) string {
+func Version(v *riskv1.FeatureVector, generation, seq uint64) string {
 	t := uint64(v.GetMeta().GetEventTime().AsTime().UnixNano()) ^ (1 << 63)
-	return fmt.Sprintf("%010d.%020d.%020d", v.GetFeatureSetVersion(), t, seq)
+	return fmt.Sprintf("%010d.%020d.%020d.%020d", v.GetFeatureSetVersion(), generation, t, seq)
 }
 
-func (s *Store) args(v *riskv1.FeatureVector, seq uint64) ([]string, []any, error) {
+func (s *Store) args(v *riskv1.FeatureVector, generation, seq uint64) ([]string, []any, error) {
 	if v.GetFeatureSet() != s.set {
 		return nil, nil, fmt.Errorf("online: vector of feature set %q in a store of %q", v.GetFeatureSet(), s.set)
 	}
@@ -103,7 +107,7 @@ func (s *Store) args(v *riskv1.FeatureVector, seq uint64) ([]string, []any, erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("online: encode vector: %w", err)
 	}
-	args := []any{Version(v, seq), strconv.FormatInt(s.ttl.Milliseconds(), 10),
+	args := []any{Version(v, generation, seq), strconv.FormatInt(s.ttl.Milliseconds(), 10),
 		"vector", b,
 		"event_id", v.GetMeta().GetEventId(),
 		"subject_event_id", v.GetSubjectEventId(),
@@ -130,10 +134,11 @@ func featureString(f *riskv1.Feature) string {
 }
 
 // Write stores v as its entity's vector unless the stored one has an equal or greater
-// version (feature set version, event time, seq). It reports whether it wrote. One
-// round trip (EVALSHA, or EVAL the first time on a server without the script).
-func (s *Store) Write(ctx context.Context, v *riskv1.FeatureVector, seq uint64) (bool, error) {
-	keys, args, err := s.args(v, seq)
+// version (feature set version, generation, event time, seq). It reports whether it
+// wrote. One round trip (EVALSHA, or EVAL the first time on a server without the
+// script).
+func (s *Store) Write(ctx context.Context, v *riskv1.FeatureVector, generation, seq uint64) (bool, error) {
+	keys, args, err := s.args(v, generation, seq)
 	if err != nil {
 		return false, err
 	}
@@ -146,8 +151,9 @@ func (s *Store) Write(ctx context.Context, v *riskv1.FeatureVector, seq uint64) 
 
 // Versioned is a vector with its seq, for WriteBatch.
 type Versioned struct {
-	Vector *riskv1.FeatureVector
-	Seq    uint64
+	Vector     *riskv1.FeatureVector
+	Generation uint64
+	Seq        uint64
 }
 
 // WriteBatch writes vectors in one pipelined round trip (two when the script must be
@@ -160,7 +166,7 @@ func (s *Store) WriteBatch(ctx context.Context, vs []Versioned) (int, error) {
 		pipe := s.rdb.Pipeline()
 		cmds := make([]*redis.Cmd, 0, len(vs))
 		for _, x := range vs {
-			keys, args, err := s.args(x.Vector, x.Seq)
+			keys, args, err := s.args(x.Vector, x.Generation, x.Seq)
 			if err != nil {
 				return nil, err
 			}

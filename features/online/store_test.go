@@ -69,7 +69,7 @@ func TestWriteReadOneRoundTrip(t *testing.T) {
 	s, c := newStore(t)
 	ctx := context.Background()
 	v := vector("1:0xaa", t0, "tx1", 3)
-	if ok, err := s.Write(ctx, v, 7); err != nil || !ok {
+	if ok, err := s.Write(ctx, v, 0, 7); err != nil || !ok {
 		t.Fatalf("write: %v %v", ok, err)
 	}
 	before := c.calls.Load()
@@ -89,7 +89,7 @@ func TestWriteReadOneRoundTrip(t *testing.T) {
 	}
 	if fields["f:transfers_out_count_1h"] != "3" || fields["f:passthrough_ratio_1h"] != "123456e-6" ||
 		fields["f:value_out_sum_1h"] != "115792089237316195423570985008687907853269984665640564039457584007913129639935 ETH" ||
-		fields["sanctions_list_version"] != "ofac-sdn:2026-11-20" || fields["version"] != Version(v, 7) {
+		fields["sanctions_list_version"] != "ofac-sdn:2026-11-20" || fields["version"] != Version(v, 0, 7) {
 		t.Errorf("fields %v", fields)
 	}
 	if _, err := s.Read(ctx, "1:0xnone"); !errors.Is(err, ErrNotFound) {
@@ -105,34 +105,29 @@ func TestStaleWriteRefused(t *testing.T) {
 	ctx := context.Background()
 	e := "1:0xbb"
 	newer := vector(e, t0.Add(time.Nanosecond), "tx2", 2)
-	steps := []struct {
-		v     *riskv1.FeatureVector
-		seq   uint64
-		wrote bool
-		holds *riskv1.FeatureVector
-	}{
-		{newer, 5, true, newer},
-		{vector(e, t0, "tx1", 1), 9, false, newer},                      // older time, larger seq
-		{newer, 5, false, newer},                                        // replay
-		{vector(e, t0.Add(time.Nanosecond), "tx3", 4), 4, false, newer}, // same time, smaller seq
-	}
 	sameTimeLater := vector(e, t0.Add(time.Nanosecond), "tx3", 4)
-	steps = append(steps, struct {
-		v     *riskv1.FeatureVector
-		seq   uint64
-		wrote bool
-		holds *riskv1.FeatureVector
-	}{sameTimeLater, 6, true, sameTimeLater})
-	old := vector(e, t0.Add(time.Hour), "tx4", 9)
-	old.FeatureSetVersion = 0
-	steps = append(steps, struct {
-		v     *riskv1.FeatureVector
-		seq   uint64
-		wrote bool
-		holds *riskv1.FeatureVector
-	}{old, 100, false, sameTimeLater})
+	oldSet := vector(e, t0.Add(time.Hour), "tx4", 9)
+	oldSet.FeatureSetVersion = 0
+	refresh := vector(e, t0.Add(-time.Hour), "tx0", 0)
+	steps := []struct {
+		v        *riskv1.FeatureVector
+		gen, seq uint64
+		wrote    bool
+		holds    *riskv1.FeatureVector
+	}{
+		{newer, 0, 5, true, newer},
+		{vector(e, t0, "tx1", 1), 0, 9, false, newer}, // older time, larger seq
+		{newer, 0, 5, false, newer},                   // replay
+		{sameTimeLater, 0, 4, false, newer},           // same time, smaller seq
+		{sameTimeLater, 0, 6, true, sameTimeLater},    // same time, larger seq
+		{oldSet, 0, 100, false, sameTimeLater},        // older feature set version
+		// A refresh after a reorg (next generation) replaces a vector of a later event
+		// time; then an older-generation write is refused whatever its time.
+		{refresh, 1, 200, true, refresh},
+		{vector(e, t0.Add(2*time.Hour), "tx9", 9), 0, 300, false, refresh},
+	}
 	for i, st := range steps {
-		wrote, err := s.Write(ctx, st.v, st.seq)
+		wrote, err := s.Write(ctx, st.v, st.gen, st.seq)
 		if err != nil || wrote != st.wrote {
 			t.Fatalf("step %d: wrote %v, %v; want %v", i, wrote, err, st.wrote)
 		}
@@ -144,7 +139,7 @@ func TestStaleWriteRefused(t *testing.T) {
 	// Batch: an out-of-order batch ends with the newest vector.
 	f := "1:0xcc"
 	a, b := vector(f, t0, "a", 1), vector(f, t0.Add(time.Second), "b", 2)
-	n, err := s.WriteBatch(ctx, []Versioned{{b, 2}, {a, 1}, {b, 2}})
+	n, err := s.WriteBatch(ctx, []Versioned{{b, 0, 2}, {a, 0, 1}, {b, 0, 2}})
 	if err != nil || n != 1 {
 		t.Fatalf("batch wrote %d, %v; want 1", n, err)
 	}

@@ -143,7 +143,7 @@ func newScenario(t *testing.T, brokers []string) *scenario {
 		t.Fatal(err)
 	}
 	s.model = &model{e: eng, st: features.NewMemState(), wm: map[int32]time.Time{},
-		want: map[string]*riskv1.FeatureVector{}, latest: map[string]*riskv1.FeatureVector{}, internal: s.cfg.Internal}
+		want: map[string]*riskv1.FeatureVector{}, latest: map[string]*riskv1.FeatureVector{}, gens: map[string]uint64{}, internal: s.cfg.Internal}
 	s.collect()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -243,7 +243,8 @@ type model struct {
 	st       *features.MemState
 	wm       map[int32]time.Time
 	want     map[string]*riskv1.FeatureVector
-	latest   map[string]*riskv1.FeatureVector // per entity: greatest event time, last computed
+	latest   map[string]*riskv1.FeatureVector // per entity: greatest (generation, event time), last computed
+	gens     map[string]uint64                // generation of latest
 	late     int
 	internal string
 }
@@ -275,13 +276,27 @@ func (m *model) apply(t *testing.T, tr *chainv1.Transfer) int {
 		if ev.Time.After(m.wm[p]) {
 			m.wm[p] = ev.Time
 		}
-		m.want[v.GetMeta().GetEventId()] = v
-		if l := m.latest[ev.Entity]; l == nil || !v.GetMeta().GetEventTime().AsTime().Before(l.GetMeta().GetEventTime().AsTime()) {
-			m.latest[ev.Entity] = v
-		}
+		m.publish(t, v)
 		n++
 	}
 	return n
+}
+
+// publish records a vector the processor must emit and the online store must end with
+// if it is the entity's latest by (generation, event time, emission order).
+func (m *model) publish(t *testing.T, v *riskv1.FeatureVector) {
+	t.Helper()
+	gen, err := m.e.Generation(m.st, v.GetEntityId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.want[v.GetMeta().GetEventId()] = v
+	l := m.latest[v.GetEntityId()]
+	if l == nil || gen > m.gens[v.GetEntityId()] ||
+		gen == m.gens[v.GetEntityId()] && !v.GetMeta().GetEventTime().AsTime().Before(l.GetMeta().GetEventTime().AsTime()) {
+		m.latest[v.GetEntityId()] = v
+		m.gens[v.GetEntityId()] = gen
+	}
 }
 
 var base = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
@@ -346,8 +361,18 @@ func (s *scenario) retract(name string, at time.Time, transfers ...string) {
 		s.t.Fatal(err)
 	}
 	s.produce(&kgo.Record{Topic: s.cfg.Retractions, Key: []byte("1"), Value: b, Timestamp: at})
-	if _, err := s.model.e.Retract(s.model.st, ids, at); err != nil {
+	touched, err := s.model.e.Retract(s.model.st, ids, r.GetMeta().GetEventTime().AsTime())
+	if err != nil {
 		s.t.Fatal(err)
+	}
+	for _, entity := range touched {
+		v, err := s.model.e.Refresh(s.model.st, entity, r.GetMeta().GetEventId())
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if v != nil {
+			s.model.publish(s.t, v)
+		}
 	}
 	kafkatest.WaitConsumed(s.t, s.brokers, s.cfg.App+"-retractions", s.cfg.Retractions, 60*time.Second)
 }

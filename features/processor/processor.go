@@ -28,8 +28,6 @@
 // Retractions and arrival order: rekey and broadcast are separate groups, so a
 // retraction may reach a task before the transfer it retracts; the engine remembers
 // retracted ids for the retention period and drops such a transfer when it comes.
-// After a retraction no vector is re-emitted: the affected entities' next vectors (and
-// the online store, at their next event) reflect it.
 package processor
 
 import (
@@ -398,11 +396,7 @@ func (h *Handler) Process(ctx *stream.Context, rec *kgo.Record) error {
 	if err := ctx.Schedule(expireAt, append([]byte{timerExpire}, ev.Entity...)); err != nil {
 		return err
 	}
-	b, err := codec.Marshal(vec)
-	if err != nil {
-		return fmt.Errorf("encode vector: %w", err)
-	}
-	if err := ctx.Emit(h.Output, []byte(vec.GetEntityId()), b); err != nil {
+	if err := h.emit(ctx, st, vec); err != nil {
 		return err
 	}
 	if h.OnVector != nil {
@@ -424,8 +418,24 @@ func (h *Handler) retract(ctx *stream.Context, st *stream.Store, rec *kgo.Record
 	}
 	ctx.SetTime(wm)
 	at := r.GetMeta().GetEventTime().AsTime()
-	if _, err := h.Engine.Retract(st, r.GetRetractedEventIds(), at); err != nil {
+	touched, err := h.Engine.Retract(st, r.GetRetractedEventIds(), at)
+	if err != nil {
 		return err
+	}
+	// Re-publish the vector of each entity whose history changed, so that the online
+	// store and other consumers of risk.features stop serving the retracted transfers.
+	// OnVector is not called: a scorer sees one vector per subject event.
+	for _, entity := range touched {
+		vec, err := h.Engine.Refresh(st, entity, r.GetMeta().GetEventId())
+		if err != nil {
+			return err
+		}
+		if vec == nil {
+			continue
+		}
+		if err := h.emit(ctx, st, vec, kgo.RecordHeader{Key: features.HeaderRefresh, Value: []byte(r.GetMeta().GetEventId())}); err != nil {
+			return err
+		}
 	}
 	forget := later(at, wm).Add(h.Engine.Retention()).Truncate(expiryStep).Add(expiryStep)
 	for _, id := range r.GetRetractedEventIds() {
@@ -434,6 +444,20 @@ func (h *Handler) retract(ctx *stream.Context, st *stream.Store, rec *kgo.Record
 		}
 	}
 	return nil
+}
+
+// emit sends a vector to Output, keyed by entity, with the entity's generation.
+func (h *Handler) emit(ctx *stream.Context, st *stream.Store, vec *riskv1.FeatureVector, headers ...kgo.RecordHeader) error {
+	gen, err := h.Engine.Generation(st, vec.GetEntityId())
+	if err != nil {
+		return err
+	}
+	b, err := codec.Marshal(vec)
+	if err != nil {
+		return fmt.Errorf("encode vector: %w", err)
+	}
+	headers = append(headers, kgo.RecordHeader{Key: features.HeaderGeneration, Value: []byte(strconv.FormatUint(gen, 10))})
+	return ctx.Emit(h.Output, []byte(vec.GetEntityId()), b, headers...)
 }
 
 // OnTimer expires old events and forgets retracted ids.
