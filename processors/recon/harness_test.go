@@ -410,6 +410,10 @@ func expires(at time.Time) intentOpt {
 	return func(it *paymentsv1.IntentTransition) { it.ExpiresTime = timestamppb.New(at) }
 }
 
+func onChain(id uint64) intentOpt {
+	return func(it *paymentsv1.IntentTransition) { it.ChainId = id }
+}
+
 func (s *scenario) intent(id, merchant, deposit, value string, version uint64, state paymentsv1.IntentState, at time.Time, opts ...intentOpt) *kgo.Record {
 	it := &paymentsv1.IntentTransition{
 		Meta:     meta(eventid.New("weir.payments.v1.IntentTransition", id, fmt.Sprint(version)), at),

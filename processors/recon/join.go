@@ -30,7 +30,7 @@ const (
 	transfersStore = "transfers" // event id of an applied transfer (or failed tx) -> subject key
 	txsStore       = "txs"       // "<chain>/<tx hash>" of a signed payout -> payout id
 	chainsStore    = "chains"    // "<chain>" -> chainView
-	pendingStore   = "pending"   // "<chain>/<subject key>" -> {} for non-final results
+	pendingStore   = "pending"   // "<chain>/<block, 20 digits><subject key>" -> {}: results waiting for finality
 )
 
 var joinStores = []string{subjectsStore, addressesStore, transfersStore, txsStore, chainsStore, pendingStore}
@@ -104,6 +104,7 @@ type subject struct {
 	FailedTx  *transferRec `json:"failed_tx,omitempty"`
 
 	Results      uint64        `json:"results,omitempty"` // version of the last result emitted
+	Pending      string        `json:"pending,omitempty"` // its key in the pending store, if any
 	Transfers    []transferRec `json:"transfers,omitempty"`
 	PrimaryFinal bool          `json:"primary_final,omitempty"`
 }
@@ -401,8 +402,8 @@ func (c *call) signed(b []byte, payoutID string) error {
 	if err := c.txs.Put([]byte(chainKey(st.GetChainId())+"/"+s.Tx), []byte(payoutID)); err != nil {
 		return err
 	}
-	if s.Merchant != "" && len(s.Transfers) == 0 && s.FailedTx == nil {
-		if err := c.emit(s, reconv1.ReconStatus_RECON_STATUS_PENDING, RulePayoutPending, nil, nil, "", 0, false); err != nil {
+	if s.Merchant != "" { // else the payout reports once it arrives
+		if err := c.emitPrimary(s); err != nil {
 			return err
 		}
 	}
@@ -602,29 +603,55 @@ func (c *call) finality(b []byte) error {
 	return c.progress(m.GetChainId())
 }
 
-// progress re-emits, as final, the results of chain that the chain's progress made final.
+// blockDigits is the width of a block number in a pending key: zero-padded, so that
+// keys sort by block.
+const blockDigits = 20
+
+// errStopScan ends a Scan early.
+var errStopScan = errors.New("stop scan")
+
+// pendingKey orders the subjects waiting for finality by chain and by the newest block
+// of their result that is not final yet, so that a chain's progress visits only those
+// it made final.
+func pendingKey(chain, block uint64, subjectKey string) string {
+	return fmt.Sprintf("%d/%0*d%s", chain, blockDigits, block, subjectKey)
+}
+
+// progress re-emits, as final, the results that chain's progress made final.
 func (c *call) progress(chain uint64) error {
-	var keys []string
+	cv, err := c.chain(chain)
+	if err != nil {
+		return err
+	}
+	upTo := cv.Finalized // every block at or below is final
+	if d := c.h.cfg.depth(chain); d > 0 && cv.Head+1 >= d {
+		upTo = max(upTo, cv.Head+1-d)
+	}
 	prefix := chainKey(chain) + "/"
-	if err := c.pending.Scan([]byte(prefix), func(k, _ []byte) error {
-		keys = append(keys, string(k[len(prefix):]))
+	var keys []string
+	err = c.pending.Scan([]byte(prefix), func(k, _ []byte) error {
+		rest := k[len(prefix):]
+		if len(rest) < blockDigits {
+			return fmt.Errorf("malformed pending key %q", k)
+		}
+		if n, err := strconv.ParseUint(string(rest[:blockDigits]), 10, 64); err != nil || n > upTo {
+			return errStopScan
+		}
+		keys = append(keys, string(k))
 		return nil
-	}); err != nil {
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
 		return err
 	}
 	for _, k := range keys {
-		s, err := c.load(k)
+		s, err := c.load(k[len(prefix)+blockDigits:])
 		if err != nil {
 			return err
 		}
-		if s == nil {
-			if err := c.pending.Delete([]byte(prefix + k)); err != nil {
+		if s == nil || s.Pending != k {
+			if err := c.pending.Delete([]byte(k)); err != nil { // stale
 				return err
 			}
-			continue
-		}
-		st, _, trs, _ := c.primary(s)
-		if st == reconv1.ReconStatus_RECON_STATUS_UNSPECIFIED || !c.allFinal(trs) {
 			continue
 		}
 		if err := c.emitPrimary(s); err != nil {
@@ -635,6 +662,16 @@ func (c *call) progress(chain uint64) error {
 		}
 	}
 	return nil
+}
+
+// unpend forgets that s waits for finality.
+func (c *call) unpend(s *subject) error {
+	if s.Pending == "" {
+		return nil
+	}
+	k := s.Pending
+	s.Pending = ""
+	return c.pending.Delete([]byte(k))
 }
 
 func (c *call) retraction(b []byte) error {
@@ -708,6 +745,9 @@ func (c *call) retract(s *subject, ids map[string]bool) error {
 		return c.save(s) // only duplicates, late or wrong-asset funds went
 	}
 	_, _, _, remaining := c.primary(s)
+	if remaining == nil {
+		remaining = new(big.Int)
+	}
 	asset, dec := s.Asset, s.Decimals
 	if s.Kind == subjTransfer {
 		asset, dec = counted[0].Asset, counted[0].Decimals
@@ -716,7 +756,7 @@ func (c *call) retract(s *subject, ids map[string]bool) error {
 	if err := c.emit(s, reconv1.ReconStatus_RECON_STATUS_RETRACTED, RuleRetracted, counted, remaining, asset, dec, false); err != nil {
 		return err
 	}
-	if err := c.pending.Delete([]byte(chainKey(s.Chain) + "/" + s.key())); err != nil {
+	if err := c.unpend(s); err != nil {
 		return err
 	}
 	s.PrimaryFinal = false
@@ -749,7 +789,7 @@ func (c *call) expireIfUnpaid(s *subject) error {
 	if sum.Sign() > 0 {
 		rule = RuleExpiredUnderpaid
 	}
-	if err := c.pending.Delete([]byte(chainKey(s.Chain) + "/" + s.key())); err != nil {
+	if err := c.unpend(s); err != nil {
 		return err
 	}
 	return c.emit(s, reconv1.ReconStatus_RECON_STATUS_MISSING, rule, trs, sum, s.Asset, s.Decimals, true)
@@ -766,7 +806,7 @@ func (c *call) primary(s *subject) (reconv1.ReconStatus, string, []transferRec, 
 	trs, sum := pick(s, roles, roleMatched, "")
 	if len(trs) == 0 {
 		if s.Kind == subjPayout && s.Signed {
-			return reconv1.ReconStatus_RECON_STATUS_PENDING, RulePayoutPending, nil, sum
+			return reconv1.ReconStatus_RECON_STATUS_PENDING, RulePayoutPending, nil, nil
 		}
 		return reconv1.ReconStatus_RECON_STATUS_UNSPECIFIED, "", nil, sum
 	}
@@ -807,12 +847,21 @@ func (c *call) emitPrimary(s *subject) error {
 	if err := c.emit(s, st, rule, trs, sum, s.Asset, s.Decimals, false); err != nil {
 		return err
 	}
-	pk := []byte(chainKey(s.Chain) + "/" + s.key())
+	if err := c.unpend(s); err != nil {
+		return err
+	}
 	s.PrimaryFinal = c.allFinal(trs)
 	if s.PrimaryFinal || st == reconv1.ReconStatus_RECON_STATUS_PENDING {
-		return c.pending.Delete(pk)
+		return nil
 	}
-	return c.pending.Put(pk, []byte{1})
+	var newest uint64
+	for _, t := range trs {
+		if !t.Finalized {
+			newest = max(newest, t.Block)
+		}
+	}
+	s.Pending = pendingKey(trs[0].Chain, newest, s.key())
+	return c.pending.Put([]byte(s.Pending), []byte{1})
 }
 
 // emit writes the subject's next result. received is in asset (nil: unset); the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/weirhq/weir/internal/kafkatest"
 	"github.com/weirhq/weir/processors/stream"
+	chainv1 "github.com/weirhq/weir/schemas/gen/weir/chain/v1"
 
 	paymentsv1 "github.com/weirhq/weir/schemas/gen/weir/payments/v1"
 	reconv1 "github.com/weirhq/weir/schemas/gen/weir/reconciliation/v1"
@@ -223,14 +224,11 @@ func TestReorgRedeliveredFirst(t *testing.T) {
 }
 
 // TestFinalOnlyWhenFinalized: a match is not final (the gateway shows PROCESSING) until
-// a finality marker covers its block; then it is re-emitted final. On a chain with a
-// confirmation depth, enough blocks make it final too.
+// a finality marker covers its block; then it is re-emitted final.
 func TestFinalOnlyWhenFinalized(t *testing.T) {
-	s := newScenario(t, func(c *Config) { c.Depths = map[uint64]uint64{5: 3} })
-	dep, dep5 := addr("final"), addr("final5")
+	s := newScenario(t, nil)
+	dep := addr("final")
 	s.produce(s.intent("pi_f", "m_1", dep, "1000", 1, requiresPayment, base, expires(base.Add(time.Hour))))
-	it5 := s.intent("pi_f5", "m_1", dep5, "1000", 1, requiresPayment, base, expires(base.Add(time.Hour)))
-	s.produce(it5)
 	s.settle()
 	r, _ := s.transfer(transferSpec{name: "f1", to: dep, value: "1000", block: 10, at: base.Add(time.Minute)})
 	s.produce(r)
@@ -248,7 +246,37 @@ func TestFinalOnlyWhenFinalized(t *testing.T) {
 	if c := got["pi_f"][1].GetConfirmations(); c != 2 {
 		t.Errorf("confirmations %d, want 2 (blocks 10 and 11)", c)
 	}
-	_ = it5
+}
+
+// TestFinalByDepth: on a chain with a confirmation depth of 3, a match is final once
+// three blocks (its own included) are on the chain; a transfer emitted FINALIZED is
+// final at once.
+func TestFinalByDepth(t *testing.T) {
+	s := newScenario(t, func(c *Config) { c.Depths = map[uint64]uint64{5: 3} })
+	dep, dep2 := addr("depth"), addr("depth-finalized")
+	s.produce(s.intent("pi_d5", "m_1", dep, "1000", 1, requiresPayment, base, expires(base.Add(time.Hour)), onChain(5)))
+	s.produce(s.intent("pi_d6", "m_1", dep2, "1000", 1, requiresPayment, base, expires(base.Add(time.Hour)), onChain(5)))
+	s.settle()
+	r, _ := s.transfer(transferSpec{name: "d5", to: dep, value: "1000", chain: 5, block: 10, at: base.Add(time.Minute)})
+	r2, _ := s.transfer(transferSpec{name: "d6", to: dep2, value: "1000", chain: 5, block: 3, at: base.Add(time.Minute),
+		conf: chainv1.ConfirmationStatus_CONFIRMATION_STATUS_FINALIZED})
+	s.produce(r, r2)
+	s.produce(s.block(5, 11, base.Add(2*time.Minute)))
+	s.expect(map[string][]string{
+		"pi_d5": {"v1 MATCHED intent.exact_amount recv=1000 diff=0 final=false transfers=1"},
+		"pi_d6": {"v1 MATCHED intent.exact_amount recv=1000 diff=0 final=true transfers=1"},
+	})
+	s.produce(s.block(5, 12, base.Add(3*time.Minute)))
+	got := s.expect(map[string][]string{
+		"pi_d5": {
+			"v1 MATCHED intent.exact_amount recv=1000 diff=0 final=false transfers=1",
+			"v2 MATCHED intent.exact_amount recv=1000 diff=0 final=true transfers=1",
+		},
+		"pi_d6": {"v1 MATCHED intent.exact_amount recv=1000 diff=0 final=true transfers=1"},
+	})
+	if c := got["pi_d5"][1].GetConfirmations(); c != 3 {
+		t.Errorf("confirmations %d, want 3", c)
+	}
 }
 
 // TestPayoutPending: a payout whose transaction is signed but not on the chain is
