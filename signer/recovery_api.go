@@ -223,6 +223,9 @@ func (s *Server) recTransition(ctx context.Context, w http.ResponseWriter, c cal
 		s.unavailable(w, err)
 		return false
 	}
+	if err := s.o.Recovery.Tidy(s.o.Now()); err != nil {
+		s.log.Warn("recovery: pruning used approval nonces failed", "err", err)
+	}
 	return true
 }
 

@@ -11,6 +11,8 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -67,14 +69,22 @@ type recHarness struct {
 	ks       *keys.Keystore
 	base     string
 	closeAll func()
+	hsm      string // PKCS#11 module of an HSM backend, if any
 }
 
 // newRecHarness starts the Server; withChain dials geth --dev and serves its chain
 // (pending nonces and balances from it), else chain 1337 with pending nonce 0.
 func newRecHarness(t *testing.T, withChain bool) *recHarness {
 	t.Helper()
+	return newRecHarnessWith(t, withChain, "")
+}
+
+// newRecHarnessWith is newRecHarness with an HSM backend on the PKCS#11 module hsm
+// (token recHSMToken, PIN 1234) when hsm is not empty.
+func newRecHarnessWith(t *testing.T, withChain bool, hsm string) *recHarness {
+	t.Helper()
 	h := &recHarness{t: t, brokers: testenv.Kafka(t), prefix: fmt.Sprintf("rectest-%d.", time.Now().UnixNano()),
-		dir: t.TempDir(), clock: &recClock{t: time.Now().UTC().Truncate(time.Second)}, chainID: 1337}
+		dir: t.TempDir(), clock: &recClock{t: time.Now().UTC().Truncate(time.Second)}, chainID: 1337, hsm: hsm}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if withChain {
@@ -161,7 +171,15 @@ func (h *recHarness) start() {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.ProducerLinger(0))
 	must(err)
 	closers = append(closers, func() error { cl.Close(); return nil })
-	o := signer.Options{Backends: map[string]keys.Backend{keys.BackendKeystore: ks}, Policies: store,
+	backends := map[string]keys.Backend{keys.BackendKeystore: ks}
+	if h.hsm != "" {
+		hsm, err := keys.NewHSM(context.Background(), h.hsm, keys.WithTokenLabel(recHSMToken),
+			keys.WithPIN(func(context.Context) (string, error) { return "1234", nil }))
+		must(err)
+		closers = append(closers, hsm.Close)
+		backends[keys.BackendHSM] = hsm
+	}
+	o := signer.Options{Backends: backends, Policies: store,
 		Engine: policy.NewEngine(store, ps), Nonces: nm, Requests: rl, Client: cl, TopicPrefix: h.prefix,
 		Operators: []signer.Operator{{ID: "operator:alice", Token: recToken}}, ChainIDs: []uint64{h.chainID},
 		Now: h.clock.Now, Recovery: rs}
@@ -820,6 +838,59 @@ func TestRecoveryRefusesBadInput(t *testing.T) {
 	}
 	if rejected < 6 {
 		t.Errorf("%d SHARE_REJECTED steps, want one per refused approval", rejected)
+	}
+}
+
+const recHSMToken = "weir-recovery-test"
+
+// TestRecoveryRefusesHSMSplit: an HSM key is generated non-extractable, so splitting it
+// is refused with a clear error and an audit record, and nothing is recorded for it.
+func TestRecoveryRefusesHSMSplit(t *testing.T) {
+	module := strings.TrimSpace(os.Getenv("WEIR_SOFTHSM2_MODULE"))
+	util, err := exec.LookPath("softhsm2-util")
+	if module == "" || err != nil {
+		msg := "WEIR_SOFTHSM2_MODULE and softhsm2-util are needed: run deploy/local/up.sh and source deploy/local/stack.env"
+		if testenv.InCI() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "tokens"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "softhsm2.conf")
+	if err := os.WriteFile(conf, []byte("directories.tokendir = "+filepath.Join(dir, "tokens")+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SOFTHSM2_CONF", conf)
+	if out, err := exec.Command(util, "--init-token", "--free", "--label", recHSMToken, "--pin", "1234", "--so-pin", "5678").CombinedOutput(); err != nil {
+		t.Fatalf("softhsm2-util: %v\n%s", err, out)
+	}
+	h := newRecHarnessWith(t, false, module)
+	var k struct{ ID, Backend string }
+	h.expect("POST", "/v1/keys", map[string]string{"label": "hsm", "backend": "hsm"}, http.StatusCreated, "", &k)
+	if k.Backend != "hsm" {
+		t.Fatalf("key %+v", k)
+	}
+	gs := newGuardians(t, 2)
+	req := signer.SplitRequest{Threshold: 2}
+	for _, g := range gs {
+		req.Guardians = append(req.Guardians, signer.GuardianRequest{ID: g.id, PublicKey: hexutil.Encode(crypto.FromECDSAPub(&g.key.PublicKey))})
+	}
+	h.expect("POST", "/v1/keys/"+k.ID+"/split", req, http.StatusBadRequest, "not_exportable", nil)
+	var kv signer.KeyRecoveryView
+	h.expect("GET", "/v1/keys/"+k.ID+"/recovery", nil, http.StatusOK, "", &kv)
+	if kv.SplitID != "" {
+		t.Fatalf("a refused split was recorded: %+v", kv)
+	}
+	h.expect("POST", "/v1/keys/"+k.ID+"/recoveries", signer.StartRecoveryRequest{Delay: "1h"}, http.StatusConflict, "no_split", nil)
+	found := false
+	for _, a := range h.audits(2) {
+		found = found || (a.GetKeyId() == k.ID && a.GetAction() == "key.split" && strings.HasPrefix(a.GetReason(), "not_exportable"))
+	}
+	if !found {
+		t.Fatal("no audit record of the refused split")
 	}
 }
 

@@ -64,6 +64,9 @@ type Store struct {
 	mu      sync.Mutex // serialises Update and Ack
 	nextSeq uint64
 	flushMu sync.Mutex // one Flush at a time
+
+	pruneMu   sync.Mutex
+	lastPrune time.Time
 }
 
 // Open opens (creating it if needed) the store in dir.
@@ -321,6 +324,23 @@ func (s *Store) PruneNonces(now time.Time) error {
 		return err
 	}
 	return b.Commit(pebble.Sync)
+}
+
+// PruneInterval is how often Tidy prunes the used nonces.
+const PruneInterval = time.Hour
+
+// Tidy prunes the used nonces (PruneNonces) if it has not done so in the last
+// PruneInterval; the API calls it after transitions, so the replay set stays bounded by
+// the approvals of the last MaxApprovalTTL without a goroutine of its own.
+func (s *Store) Tidy(now time.Time) error {
+	s.pruneMu.Lock()
+	if !s.lastPrune.IsZero() && now.Sub(s.lastPrune) < PruneInterval {
+		s.pruneMu.Unlock()
+		return nil
+	}
+	s.lastPrune = now
+	s.pruneMu.Unlock()
+	return s.PruneNonces(now)
 }
 
 // pebbleLogger drops Pebble's informational messages and sends its errors to slog.
