@@ -220,7 +220,10 @@ func (s *Server) recTransition(ctx context.Context, w http.ResponseWriter, c cal
 		return false
 	}
 	if err := s.flushRecovery(ctx); err != nil {
-		s.unavailable(w, err)
+		// The change is saved with its events; they go with the next recovery call.
+		s.log.Error("recovery events not produced", "action", action, "key_id", keyID, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "events_pending",
+			"the change is saved but its audit events could not be written yet (they are sent by the next recovery call); nothing is handed out: retry, or read the state", nil)
 		return false
 	}
 	if err := s.o.Recovery.Tidy(s.o.Now()); err != nil {

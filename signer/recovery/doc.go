@@ -71,7 +71,25 @@
 // ceremony key, the ceremony key lives in the keystore (encrypted), and events carry
 // ids, counts, times, addresses and public keys.
 //
+// # Who does what
+//
+// Operators (API bearer tokens) split keys, start ceremonies, reconstruct and rotate;
+// the owner's cancel is an operator's too — any operator may cancel, which can only
+// stop a recovery, never speed one up. Guardians need no token of their own: their
+// authority is their signature, checked against the address registered at the split,
+// and an operator (or a guardian holding a token) relays it. The signer never
+// broadcasts: the rotation's signed transaction is returned (and on signer.signed) for
+// the operator to send, as for every signature.
+//
 // # Limits
+//
+// A ceremony's transport key stays in the keystore after the ceremony (listed by
+// GET /v1/keys with label "recovery-ceremony:<id>", refusing to sign: ErrCeremonyKey);
+// the backends have no delete. The new key of a rotation has no split: split it.
+// Freezes need guardians, so only keys with a split can be frozen (not HSM keys). When
+// the events of a committed transition cannot be produced the API answers 503
+// events_pending and hands nothing out (a split's shares are then lost: split again,
+// which replaces the split).
 //
 // Re-splitting a key gives a new split id, and the signer accepts only shares of the
 // current split; it cannot revoke old shares, which still reconstruct the key offline if
