@@ -70,6 +70,7 @@ type recHarness struct {
 	base     string
 	closeAll func()
 	hsm      string // PKCS#11 module of an HSM backend, if any
+	noKafka  bool   // produce to a broker that is not there (events fail after 2 s)
 }
 
 // newRecHarness starts the Server; withChain dials geth --dev and serves its chain
@@ -168,7 +169,11 @@ func (h *recHarness) start() {
 	rs, err := recovery.Open(filepath.Join(h.dir, "recovery"), recovery.WithMinDelay(time.Hour))
 	must(err)
 	closers = append(closers, rs.Close)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.ProducerLinger(0))
+	kopts := []kgo.Opt{kgo.SeedBrokers(h.brokers...), kgo.ProducerLinger(0)}
+	if h.noKafka {
+		kopts = []kgo.Opt{kgo.SeedBrokers("127.0.0.1:1"), kgo.ProducerLinger(0), kgo.RecordDeliveryTimeout(2 * time.Second)}
+	}
+	cl, err := kgo.NewClient(kopts...)
 	must(err)
 	closers = append(closers, func() error { cl.Close(); return nil })
 	backends := map[string]keys.Backend{keys.BackendKeystore: ks}
@@ -903,8 +908,9 @@ func mustKey(t *testing.T) *ecdsa.PrivateKey {
 }
 
 // TestRecoveryResumesAfterRestart: the signer restarts mid-ceremony (one approval in,
-// then again during the delay); the ceremony resumes from its durable state and
-// completes with the shares accepted before the restarts.
+// then with Kafka unreachable, then during the delay); the ceremony resumes from its
+// durable state and completes with the shares accepted before the restarts, and the
+// events of the transition made while Kafka was away reach it with the next call.
 func TestRecoveryResumesAfterRestart(t *testing.T) {
 	h := newRecHarness(t, false)
 	keyID, _ := h.createKey("hot")
@@ -920,8 +926,17 @@ func TestRecoveryResumesAfterRestart(t *testing.T) {
 		t.Fatalf("after restart: %+v", got)
 	}
 	h.expect("POST", "/v1/recoveries/"+v.ID+"/approve", replay, http.StatusConflict, "approval_replayed", nil)
-	h.approve(gs[2], v, recovery.StateDelaying)
+	// Kafka is gone: the quorum is saved with its events, which wait in the outbox.
+	h.noKafka = true
 	h.restart()
+	h.expect("POST", "/v1/recoveries/"+v.ID+"/approve", h.approval(gs[2], v, h.clock.Now().Add(time.Hour)),
+		http.StatusServiceUnavailable, "events_pending", nil)
+	h.noKafka = false
+	h.restart()
+	h.expect("GET", "/v1/recoveries/"+v.ID, nil, http.StatusOK, "", &got)
+	if got.State != recovery.StateDelaying {
+		t.Fatalf("the quorum was not saved: %+v", got)
+	}
 	h.expect("POST", "/v1/recoveries/"+v.ID+"/reconstruct", nil, http.StatusConflict, "delay_not_elapsed", nil)
 	h.clock.Add(time.Hour)
 	h.expect("POST", "/v1/recoveries/"+v.ID+"/reconstruct", nil, http.StatusOK, "", &got)
