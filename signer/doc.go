@@ -20,6 +20,9 @@
 //	POST /v1/policies/dry-run      {"policy_id", "version", "request": TxRequest} → decision + trace
 //	POST /v1/sign/transaction      TxRequest → 200 TxResponse | 202 pending | 4xx
 //	POST /v1/sign/typed-data       TypedDataRequest → 200 {signature, hash, from} | 4xx
+//	POST /v1/sign/safe             SafeRequest → 200 SafeResponse {safe_tx_hash, signature, signatures} | 4xx
+//	POST /v1/requests/{id}/approvals  ApprovalRequest {decision, request_hash} → 200 RequestStatus | 4xx
+//	GET  /v1/requests/{id}         → RequestStatus of a request held for approvals
 //
 // # Signing a transaction
 //
@@ -31,7 +34,8 @@
 //     transaction moves: its value in ETH to its recipient, or, for an ERC-20
 //     transfer(address,uint256), the token amount (asset "erc20:<chain>:<token>") to the
 //     token's recipient. Deny → 403 policy_denied with the reasons; require_approvals →
-//     202 with the approvals needed (collecting them is not served yet).
+//     202 RequestStatus: the request is held for approvals (see Approvals) and goes on
+//     to steps 4–6 once they are in.
 //  4. The nonce: the request's own, else one reserved from signer/nonce; either way it is
 //     written to the RequestLog (synced) under the request id, so a retry signs the same
 //     transaction at the same nonce.
@@ -55,6 +59,45 @@
 //
 // Typed data (EIP-712) is judged as asset "eip712", amount 0, destination the domain's
 // verifyingContract: a policy signs it only when a rule allows that asset.
+//
+// # Approvals
+//
+// A request that the policy holds for N of M approvals is answered 202 with its
+// RequestStatus (status "pending_approvals", the approvers, the window's end and the
+// request_hash: the SHA-256 of the request's canonical JSON) and audited (outcome
+// DENIED — the schema has no pending outcome — reason "pending_approvals: …"). An
+// approver is an Operator: it authenticates with its own bearer token, and its operator
+// id must be one of the rule's approvers and not the requester. It posts
+// {"decision": "approved"|"rejected", "request_hash"} to /v1/requests/{id}/approvals;
+// the hash binds the approval to exactly the request it saw. Refused, each with an
+// AuditRecord (action "approval.decide"): a replay by the same approver (409
+// approval_replayed), an approval after the window (the rule's TTL from the request)
+// closed (410 approval_expired), another hash (409 request_hash_mismatch), a
+// non-approver (403 not_an_approver), the requester (403 self_approval), anything after
+// a rejection (409 request_rejected) or after the quorum (409 request_approved). An
+// accepted decision is a SigningApproval on signer.approvals plus an AuditRecord, on
+// Kafka before it counts. The decision that reaches the quorum signs the request,
+// exactly once (decisions on one request are serialised): the policy usage is recorded,
+// the nonce reserved then, and steps 4–6 run; the answer and GET /v1/requests/{id}
+// carry the transaction, and the sign request sent again answers it. A window that
+// closes without the quorum expires the request (a SYSTEM AuditRecord). Held requests
+// live in memory (at most MaxHeldRequests): a restart forgets them, and they must be
+// sent and approved again.
+//
+// # Safe
+//
+// POST /v1/sign/safe signs a Safe (v1.3+) SafeTx as one of its owners: the policy judges
+// what the Safe moves (its value to `to`, or the ERC-20 transfer its data makes), the key
+// signs the EIP-712 SafeTx hash (V 27/28, as checkSignatures expects), and other owners'
+// signatures given in the request are verified and packed with it, ordered by owner,
+// for execTransaction. Delegate calls are refused; require_approvals is refused (403).
+//
+// # HSM
+//
+// Service.HSMModule (`weir run signer`: WEIR_SIGNER_PKCS11_MODULE, else
+// WEIR_SOFTHSM2_MODULE; WEIR_SIGNER_HSM_TOKEN, the token label, default "weir";
+// WEIR_SIGNER_HSM_PIN, the user PIN, a secret read at login and never logged) adds the
+// "hsm" backend: keys made on the token, never extractable, signing through PKCS#11.
 //
 // # Key recovery and freeze
 //

@@ -46,6 +46,8 @@ type devEnv struct {
 	ReorgEvery int
 	// GatewayAddr is the merchant API's listen address (--gateway-addr); "" runs no gateway.
 	GatewayAddr string
+	// SignerAddr is the signing API's listen address (--signer-addr); "" runs no signer.
+	SignerAddr string
 }
 
 // StateDir returns the directory for the local state of the component called name.
@@ -73,6 +75,10 @@ func devComponents(env devEnv) ([]Component, error) {
 		comps = append(comps, &devGateway{addr: env.GatewayAddr, brokers: env.Brokers, dir: env.StateDir(gateway.DefaultComponent),
 			assets: []gateway.Asset{{Code: "ETH", Decimals: 18, ChainIDs: []uint64{config.DefaultEthChainID}}},
 			logger: env.Logger.With("component", gateway.DefaultComponent)})
+	}
+	if env.SignerAddr != "" {
+		comps = append(comps, &devSigner{addr: env.SignerAddr, brokers: env.Brokers, dir: env.StateDir(signer.DefaultComponent),
+			rpc: env.RPC, chainID: env.ChainID, logger: env.Logger.With("component", signer.DefaultComponent)})
 	}
 	if env.DemoPostings > 0 {
 		comps = append(comps, &loadgen.Postings{Brokers: env.Brokers, Rate: env.DemoPostings,

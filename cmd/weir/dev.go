@@ -2,22 +2,31 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/weirhq/weir/bench/chaingen"
 	"github.com/weirhq/weir/internal/embedded"
 	"github.com/weirhq/weir/internal/telemetry"
+	"github.com/weirhq/weir/signer"
+	"github.com/weirhq/weir/signer/keys"
 )
 
 // devOptions are the flags of `weir dev`.
@@ -55,6 +64,9 @@ type devOptions struct {
 	// GatewayAddr is --gateway-addr: the merchant API's listen address; "" runs no
 	// gateway. Default "127.0.0.1:8080".
 	GatewayAddr string
+	// SignerAddr is --signer-addr: the signing API's listen address; "" runs no
+	// signer. Default signer.DefaultAddr ("127.0.0.1:8090").
+	SignerAddr string
 }
 
 // validate checks the options' shapes.
@@ -121,6 +133,7 @@ on the same --data resumes from the persisted state.`,
 	f.IntVar(&opts.ChainRate, "chain-rate", 20, "transactions per second on the simulated chain")
 	f.IntVar(&opts.ReorgEvery, "reorg-every", 60, "reorganise the simulated chain every N blocks (0: never)")
 	f.StringVar(&opts.GatewayAddr, "gateway-addr", "127.0.0.1:8080", `listen address of the merchant API ("" runs no gateway)`)
+	f.StringVar(&opts.SignerAddr, "signer-addr", signer.DefaultAddr, `listen address of the signing API ("" runs no signer)`)
 	return cmd
 }
 
@@ -171,7 +184,7 @@ func runDev(ctx context.Context, opts devOptions, build func(devEnv) ([]Componen
 	}
 	comps, err := build(devEnv{Brokers: []string{broker.Addr()}, DataDir: opts.DataDir, Registry: reg, Logger: logger,
 		DemoPostings: opts.DemoPostings, RPC: opts.RPC, ChainID: opts.ChainID, ChainRate: opts.ChainRate,
-		ReorgEvery: opts.ReorgEvery, GatewayAddr: opts.GatewayAddr})
+		ReorgEvery: opts.ReorgEvery, GatewayAddr: opts.GatewayAddr, SignerAddr: opts.SignerAddr})
 	if err != nil {
 		return fmt.Errorf("build components: %w", err)
 	}
@@ -266,4 +279,120 @@ func absOrSame(path string) string {
 		return abs
 	}
 	return path
+}
+
+// devSigner is the signer of `weir dev`: the same signer.Service on the embedded broker,
+// with a keystore under the data directory whose passphrase is generated on the first
+// run and kept in a 0600 file there (never logged or printed), and one operator,
+// "operator:dev", whose token is kept the same way. Its chain is the simulated chain
+// (chaingen.ChainID; the dev keys are new, so their first nonce is 0), or with --rpc the
+// node's chain, whose pending nonces it asks.
+type devSigner struct {
+	addr    string
+	brokers []string
+	dir     string // <data>/signer
+	rpc     string
+	chainID uint64
+	logger  *slog.Logger
+}
+
+// Files of the dev signer under its directory, mode 0600.
+const (
+	devSignerPassFile  = "keystore-passphrase"
+	devSignerTokenFile = "operator-token"
+)
+
+func (d *devSigner) Name() string { return signer.DefaultComponent }
+
+func (d *devSigner) Describe() string {
+	return fmt.Sprintf("the signing API on http://%s (operator:dev's bearer token in %s; keystore in %s)",
+		d.addr, filepath.Join(d.dir, devSignerTokenFile), filepath.Join(d.dir, "keystore"))
+}
+
+// The address the dev signer listens on is written to <data>/signer/addr (the flag's,
+// or a free port's when that one is taken).
+
+func (d *devSigner) Run(ctx context.Context) error {
+	if err := os.MkdirAll(d.dir, 0o700); err != nil {
+		return err
+	}
+	pass, err := devSecret(filepath.Join(d.dir, devSignerPassFile))
+	if err != nil {
+		return fmt.Errorf("signer: keystore passphrase: %w", err)
+	}
+	token, err := devSecret(filepath.Join(d.dir, devSignerTokenFile))
+	if err != nil {
+		return fmt.Errorf("signer: operator token: %w", err)
+	}
+	chain := uint64(chaingen.ChainID)
+	pending := func(context.Context, uint64, common.Address) (uint64, error) { return 0, nil }
+	if d.rpc != "" {
+		ec, err := ethclient.DialContext(ctx, d.rpc)
+		if err != nil {
+			return fmt.Errorf("signer: ethereum node %s: %w", d.rpc, err)
+		}
+		defer ec.Close()
+		if chain = d.chainID; chain == 0 {
+			id, err := ec.ChainID(ctx)
+			if err != nil {
+				return fmt.Errorf("signer: ethereum node %s: chain id: %w", d.rpc, err)
+			}
+			chain = id.Uint64()
+		}
+		pending = func(ctx context.Context, _ uint64, from common.Address) (uint64, error) {
+			return ec.PendingNonceAt(ctx, from)
+		}
+	}
+	addr := d.addr
+	if ln, err := net.Listen("tcp", addr); err != nil {
+		// Another weir dev (or a signer) holds the port: take a free one rather than fail
+		// the whole platform; the log says which.
+		d.logger.Warn("signer address taken, listening on a free port instead", "addr", addr, "err", err)
+		addr = "127.0.0.1:0"
+	} else {
+		_ = ln.Close()
+	}
+	svc := &signer.Service{Addr: addr, Brokers: d.brokers, StateDir: filepath.Join(d.dir, "state"),
+		KeystoreDir: filepath.Join(d.dir, "keystore"),
+		// Light scrypt: the passphrase sits next to the keystore, so a dear KDF protects
+		// nothing in development.
+		KeystoreOpts: []keys.KeystoreOption{keys.WithScrypt(keys.ScryptLight)},
+		Passphrase:   func(context.Context) (string, error) { return pass, nil },
+		Operators:    []signer.Operator{{ID: "operator:dev", Token: token}}, ChainIDs: []uint64{chain},
+		PendingNonce: pending, Logger: d.logger,
+		OnListen: func(a string) {
+			if err := os.WriteFile(filepath.Join(d.dir, "addr"), []byte(a+"\n"), 0o600); err != nil {
+				d.logger.Warn("signer address not written", "err", err)
+			}
+		}}
+	return svc.Run(ctx)
+}
+
+// devSecret reads the secret in path, making a random one (32 bytes, hex) the first
+// time, written with mode 0600.
+func devSecret(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		if s := strings.TrimSpace(string(b)); len(s) >= 16 {
+			return s, nil
+		}
+		return "", fmt.Errorf("%s: too short", path)
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return "", err
+	}
+	s := hex.EncodeToString(k)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.WriteString(s + "\n"); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", err
+	}
+	return s, f.Close()
 }
