@@ -22,19 +22,17 @@ func reconComponent(cfg config.Config, reg prometheus.Registerer, logger *slog.L
 		}
 	}
 	return recon.New(recon.Config{StateDir: filepath.Join(cfg.StateDir, recon.DefaultApp), Depths: depths},
-		cfg.Kafka.Brokers, []stream.Option{
-			stream.WithRegisterer(reg),
-			stream.WithLogger(logger.With("component", recon.DefaultApp)),
-		})
+		cfg.Kafka.Brokers,
+		stream.WithRegisterer(reg),
+		stream.WithLogger(logger.With("component", recon.DefaultApp)))
 }
 
 // devReconComponent builds the reconciliation processor of `weir dev`: one block of
 // confirmation (recon.DevDepth), state under the data dir.
 func devReconComponent(env devEnv) (Component, error) {
 	return recon.New(recon.Config{StateDir: env.StateDir(recon.DefaultApp), DefaultDepth: recon.DevDepth},
-		env.Brokers, []stream.Option{
-			stream.WithInstanceID("dev"),
-			stream.WithRegisterer(env.Registry),
-			stream.WithLogger(env.Logger.With("component", recon.DefaultApp)),
-		})
+		env.Brokers,
+		stream.WithInstanceID("dev"),
+		stream.WithRegisterer(env.Registry),
+		stream.WithLogger(env.Logger.With("component", recon.DefaultApp)))
 }

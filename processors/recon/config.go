@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Defaults of Config.
@@ -63,6 +65,9 @@ type Config struct {
 	// Replicas is the replication factor of the internal topics it creates. Default -1,
 	// the broker's default.
 	Replicas int16
+	// KafkaOpts are franz-go options (TLS, SASL, a dialer) for every client of every
+	// stage and for the admin client that creates the internal topics. Default: none.
+	KafkaOpts []kgo.Opt
 }
 
 func (c Config) withDefaults() Config {

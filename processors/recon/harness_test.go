@@ -100,7 +100,7 @@ func runChild() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	p, err := New(testConfig(os.Getenv("CHILD_PREFIX"), os.Getenv("CHILD_STATE")),
-		strings.Split(os.Getenv("CHILD_BROKERS"), ","), runtimeOptions())
+		strings.Split(os.Getenv("CHILD_BROKERS"), ","), runtimeOptions()...)
 	if err == nil {
 		err = p.Run(ctx)
 	}
@@ -199,7 +199,7 @@ func (s *scenario) startChild() *proctest.Child {
 // start runs the processor in the background until stop.
 func (s *scenario) start() {
 	s.t.Helper()
-	p, err := New(s.cfg, s.brokers, runtimeOptions())
+	p, err := New(s.cfg, s.brokers, runtimeOptions()...)
 	if err != nil {
 		s.t.Fatal(err)
 	}

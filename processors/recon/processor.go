@@ -22,15 +22,13 @@ type Processor struct {
 	cfg     Config
 	brokers []string
 	opts    []stream.Option
-	kopts   []kgo.Opt
 }
 
 // New checks cfg and returns the processor for the given brokers. opts configure every
-// stage's runtime (instance id, metrics registry, logger, Kafka options…); each stage's
-// state directory is set to Config.StateDir/<stage app>, whatever opts say. kafkaOpts
-// are the franz-go options (TLS, SASL) of the admin client that creates the internal
-// topics; pass them to the runtimes too with stream.WithKafkaOpts. New does no I/O.
-func New(cfg Config, brokers []string, opts []stream.Option, kafkaOpts ...kgo.Opt) (*Processor, error) {
+// stage's runtime (instance id, metrics registry, logger, commit interval…); each
+// stage's state directory is Config.StateDir/<stage app> and its Kafka options are
+// Config.KafkaOpts, whatever opts say. New does no I/O.
+func New(cfg Config, brokers []string, opts ...stream.Option) (*Processor, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("recon: config: %w", err)
@@ -38,7 +36,7 @@ func New(cfg Config, brokers []string, opts []stream.Option, kafkaOpts ...kgo.Op
 	if len(brokers) == 0 {
 		return nil, fmt.Errorf("recon: no brokers")
 	}
-	return &Processor{cfg: cfg, brokers: brokers, opts: opts, kopts: kafkaOpts}, nil
+	return &Processor{cfg: cfg, brokers: brokers, opts: opts}, nil
 }
 
 // Name returns the processor's app name.
@@ -64,7 +62,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, topo := range topos {
 		opts := append(append([]stream.Option{}, p.opts...),
-			stream.WithStateDir(filepath.Join(p.cfg.StateDir, topo.App)))
+			stream.WithStateDir(filepath.Join(p.cfg.StateDir, topo.App)), stream.WithKafkaOpts(p.cfg.KafkaOpts...))
 		rt, err := stream.New(topo, p.brokers, opts...)
 		if err != nil {
 			return fmt.Errorf("recon: stage %s: %w", topo.App, err)
@@ -127,7 +125,7 @@ func Topologies(cfg Config, partitions int32) []stream.Topology {
 // ensureInternalTopics creates the internal topics with the partition count of the
 // transfers topic, and checks existing ones have it. It returns that count.
 func (p *Processor) ensureInternalTopics(ctx context.Context) (int32, error) {
-	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, p.kopts...), kgo.SeedBrokers(p.brokers...))...)
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, p.cfg.KafkaOpts...), kgo.SeedBrokers(p.brokers...))...)
 	if err != nil {
 		return 0, fmt.Errorf("recon: admin client: %w", err)
 	}
