@@ -50,8 +50,10 @@
 // decrements the counterparty counts and, when the first event with a counterparty is
 // retracted, finds the next earliest in the log. It also remembers every retracted id
 // for the retention period, so that a transfer arriving after its retraction is
-// dropped (ErrRetracted). Vectors already emitted are not re-emitted; the entity's
-// next vector reflects the retraction.
+// dropped (ErrRetracted). Each changed entity's Generation moves on, and Refresh gives
+// its vector recomputed as of its latest kept event, which the processor re-publishes
+// so that the online store stops serving the retracted transfers (the store orders
+// vectors by generation before event time).
 //
 // # Packages
 //

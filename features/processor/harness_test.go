@@ -117,7 +117,8 @@ func newScenario(t *testing.T, brokers []string) *scenario {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for topic, n := range map[string]int32{s.cfg.Transfers: testPartitions, s.cfg.Retractions: 1, s.cfg.Output: testPartitions} {
-		resp, err := s.adm.CreateTopic(ctx, n, -1, nil, topic)
+		forever := "-1" // records carry event times days old: keep them
+		resp, err := s.adm.CreateTopic(ctx, n, -1, map[string]*string{"retention.ms": &forever}, topic)
 		if err == nil {
 			err = resp.Err
 		}
@@ -299,7 +300,9 @@ func (m *model) publish(t *testing.T, v *riskv1.FeatureVector) {
 	}
 }
 
-var base = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+// base is nine days ago, so that a test can move eight days on without producing
+// records from the future (brokers refuse timestamps far ahead of their clock).
+var base = time.Now().UTC().Add(-9 * 24 * time.Hour).Truncate(time.Hour)
 
 func addr(name string) string { return fmt.Sprintf("0x%040x", []byte(name)) }
 
@@ -375,6 +378,51 @@ func (s *scenario) retract(name string, at time.Time, transfers ...string) {
 		}
 	}
 	kafkatest.WaitConsumed(s.t, s.brokers, s.cfg.App+"-retractions", s.cfg.Retractions, 60*time.Second)
+}
+
+func entityID(addr string) string { return "1:" + strings.ToLower(addr) }
+
+// checkExpired reads the features stage's changelog and checks that, on the entity's
+// partition, every event of the entity older than now - retention, its index entry and
+// every retracted id ends with a tombstone, and that the entity's newest event is alive.
+// It relies on the State layout documented in features/state.go.
+func (s *scenario) checkExpired(entity string, now time.Time) {
+	s.t.Helper()
+	part := int32(kgo.StickyKeyPartitioner(nil).ForTopic(s.cfg.Internal).Partition(&kgo.Record{Key: []byte(entity)}, testPartitions))
+	// The changelog is written in the transaction of the record that expired the keys:
+	// wait until the features group has committed past the week-later copy.
+	deadline := time.Now().Add(30 * time.Second)
+	var recs []*kgo.Record
+	for {
+		recs = kafkatest.ReadCommitted(s.t, s.brokers, stream.ChangelogTopic(s.cfg.App, Store))
+		last := map[string][]byte{}
+		for _, r := range recs {
+			if r.Partition == part {
+				last[string(r.Key)] = r.Value
+			}
+		}
+		prefix := append([]byte{'e', byte(len(entity) >> 8), byte(len(entity))}, entity...)
+		var alive, dead, deadOther int
+		for k, v := range last {
+			switch {
+			case strings.HasPrefix(k, string(prefix)):
+				if v == nil {
+					dead++
+				} else {
+					alive++
+				}
+			case (k[0] == 'i' || k[0] == 'x') && v == nil:
+				deadOther++
+			}
+		}
+		if alive == 1 && dead > 0 && deadOther > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("after expiry: %d live and %d deleted events of %s, %d deleted index/retracted keys", alive, dead, entity, deadOther)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the committed changelog, with a deadline
+	}
 }
 
 func (s *scenario) startChild(state string) *proctest.Child {

@@ -257,9 +257,13 @@ func EnsureInternalTopic(ctx context.Context, brokers []string, cfg Config, opts
 		}
 		return nil
 	}
+	// LogAppendTime: the stages read event times from the values, and a backfill of old
+	// blocks must not meet time-based retention (or the broker's check of future
+	// timestamps) on the way through.
 	retention := strconv.FormatInt((7 * 24 * time.Hour).Milliseconds(), 10)
+	appendTime := "LogAppendTime"
 	resp, err := adm.CreateTopic(ctx, int32(cfg.InternalPartitions), cfg.InternalReplicas,
-		map[string]*string{"retention.ms": &retention}, cfg.Internal)
+		map[string]*string{"retention.ms": &retention, "message.timestamp.type": &appendTime}, cfg.Internal)
 	if err == nil {
 		err = resp.Err
 	}

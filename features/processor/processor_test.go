@@ -72,7 +72,11 @@ func TestProcessorOnKafka(t *testing.T) {
 	s.send(transfer("tx8", A, C, 1, at(245)), true) // dropped: already retracted
 	s.send(transfer("mint", "0x0000000000000000000000000000000000000000", A, 5, at(250)), true)
 	s.send(transfer("tx7", "0x"+strings.ToUpper(A[2:]), B, 20, at(300)), true)
+	// Eight days on, A's partition expires A's old events and the retracted ids: the
+	// changelog ends each of their keys with a tombstone.
+	s.send(transfer("week-later", A, B, 1, at(8*24*3600)), true)
 	s.check()
+	s.checkExpired(entityID(A), at(8*24*3600))
 	if s.model.late == 0 {
 		t.Fatal("the workload has no late event")
 	}
