@@ -24,7 +24,9 @@
 //   - fixed point (counts, flags, ratios): float64(value) / float64(10^scale);
 //   - money: float64(units) / float64(10^decimals), units parsed from the uint256 decimal
 //     with strconv.ParseFloat and decimals those of its asset in model.json "assets" (or
-//     WithAsset); an asset not there is an error (ErrUnknownAsset), never a guess;
+//     WithAsset); an asset not there is an error (ErrUnknownAsset), never a guess, or
+//     with WithUnknownAssetsMissing a missing value (NaN; the rule and its reason are on
+//     the option), which a stream of ERC-20 transfers ("erc20:<chain>:<address>") needs;
 //   - a feature the vector lacks is NaN, which LightGBM treats as missing.
 //
 // Every step is a single IEEE-754 operation rounded to nearest-even, which Python's

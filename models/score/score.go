@@ -47,6 +47,7 @@ type config struct {
 	block       uint32
 	modelSev    riskv1.Severity
 	extraAssets map[string]uint32
+	unknownNaN  bool
 }
 
 // WithSource sets Meta.source of the scores ("processors/score:3"). Default DefaultSource.
@@ -71,6 +72,20 @@ func WithAsset(asset string, decimals uint32) Option {
 	}
 }
 
+// WithUnknownAssetsMissing makes the model read a money feature in an asset it does not
+// know (neither in Metadata.Assets nor added by WithAsset) as missing (NaN), instead of
+// Score refusing the vector with ErrUnknownAsset. The rules still see the feature (a
+// money condition only ever compares units of its own asset). Default: refuse.
+//
+// This is the rule for a stream of many assets scored by a model trained on a few: the
+// model's money splits are in units of the assets it was trained on (ETH), and an amount
+// of another asset cannot be put on that scale by its decimals alone (1 USDC is not
+// 1 ETH), so the honest input is "unknown", which LightGBM routes down each split's
+// missing-value branch as it learned in training. The feature is logged on the score as
+// served, so a model trained later can learn the asset. A money feature without an asset
+// is still refused.
+func WithUnknownAssetsMissing() Option { return func(c *config) { c.unknownNaN = true } }
+
 // Subject names what is scored. Empty fields are taken from the vector: a stream
 // processor scoring the vector of a transfer passes the zero Subject; the gateway scoring
 // a payout against an address's current features passes the payout's event id.
@@ -92,6 +107,7 @@ type Scorer struct {
 	threshold   uint32
 	block       uint32
 	assets      map[string]uint32
+	unknownNaN  bool             // WithUnknownAssetsMissing
 	index       map[string]int32 // feature name -> slot
 	slots       []slot
 	ruleSlots   int // rules' features are slots [0, ruleSlots)
@@ -133,6 +149,7 @@ func New(model *gbdt.Model, meta Metadata, engine *rules.Engine, opts ...Option)
 		threshold:   meta.ThresholdBP,
 		block:       cfg.block,
 		assets:      map[string]uint32{},
+		unknownNaN:  cfg.unknownNaN,
 		index:       map[string]int32{},
 		modelRuleID: "model:" + meta.ModelID,
 	}
@@ -215,7 +232,9 @@ func bad(format string, args ...any) error {
 //   - score_bp is math.Round(p*10000) of the model's probability p, where the model reads
 //     each of its features as float64(value)/float64(10^scale) for fixed point and
 //     float64(units)/float64(10^decimals) for money (each step rounded to nearest-even,
-//     as train.py computes them), and a feature the vector lacks as missing (NaN);
+//     as train.py computes them), and a feature the vector lacks (or, with
+//     WithUnknownAssetsMissing, a money feature in an asset it does not know) as
+//     missing (NaN);
 //   - decision is the stricter of the model's (REVIEW at or above threshold_bp, BLOCK at
 //     or above WithBlockThreshold, else ALLOW) and the rules' (the strongest hit);
 //   - reasons are the rule hits and MODEL_SCORE when the model is at or above its
@@ -431,14 +450,19 @@ func (s *Scorer) load(sc *scratch, f *riskv1.Feature) error {
 			return fmt.Errorf("score: feature %s: %w: %w", name, err, ErrBadVector)
 		}
 		d, ok := s.assets[f.GetAsset()]
-		if !ok {
+		switch {
+		case ok:
+			u, err := strconv.ParseFloat(val.Units, 64)
+			if err != nil { // cannot happen for a uint256: it is below 1.2e77
+				return fmt.Errorf("score: feature %s: %w: %w", name, err, ErrBadVector)
+			}
+			x = u / pow10[d]
+		case s.unknownNaN && f.GetAsset() != "":
+			x = math.NaN() // WithUnknownAssetsMissing
+		default:
 			return fmt.Errorf("score: feature %s: asset %q: %w: %w", name, f.GetAsset(), ErrUnknownAsset, ErrBadVector)
 		}
-		u, err := strconv.ParseFloat(val.Units, 64)
-		if err != nil { // cannot happen for a uint256: it is below 1.2e77
-			return fmt.Errorf("score: feature %s: %w: %w", name, err, ErrBadVector)
-		}
-		x, money = u/pow10[d], true
+		money = true
 	default:
 		return bad("feature %s has no value", name)
 	}
