@@ -582,7 +582,8 @@ func (*Feature_Units) isFeature_Value() {}
 // FeatureVector is the features of one entity computed when an event about it arrived.
 // Topic risk.features, keyed by entity_id.
 // Meta.event_id = eventid.New("weir.risk.v1.FeatureVector", feature_set, version,
-// subject_event_id); Meta.event_time = the subject event's event_time.
+// subject_event_id, entity_id) (one transfer gives its sender and its recipient a vector
+// each); Meta.event_time = the subject event's event_time.
 type FeatureVector struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// meta identifies the event.
