@@ -25,7 +25,7 @@ var ErrRequestConflict = errors.New("signer: request id already used for a diffe
 type RequestLog struct {
 	// stripes serialise the check-then-write of claims: a claim holds the stripe of
 	// its request id's hash.
-	stripes [64]sync.Mutex
+	stripes [4096]sync.Mutex
 	db      *pebble.DB
 	// held are the requests waiting for approvals (signer/approvals.go), in memory.
 	held heldRequests
@@ -92,31 +92,53 @@ func (l *RequestLog) check(id, fingerprint string) (requestEntry, bool, error) {
 }
 
 // claim returns the nonce of request id: the one it was given before, or else the one
-// nonceFor returns, which it logs (synced) before returning it.
+// nonceFor returns, which it logs (synced) before returning it. The entry is written
+// under the id's stripe and its fsync awaited after the stripe is released, so that
+// claims share fsyncs; a claim that finds an entry (perhaps not yet synced by the claim
+// that wrote it) waits for an fsync of its own before returning it, so no nonce is
+// returned before its entry is durable.
 func (l *RequestLog) claim(ctx context.Context, id, fingerprint string, chain uint64, from string,
 	nonceFor func(ctx context.Context) (uint64, error)) (uint64, error) {
+	n, wait, err := l.claimLocked(ctx, id, fingerprint, chain, from, nonceFor)
+	if err != nil {
+		return 0, err
+	}
+	if err := wait(); err != nil {
+		return 0, fmt.Errorf("signer: request log: %w", err)
+	}
+	return n, nil
+}
+
+func (l *RequestLog) claimLocked(ctx context.Context, id, fingerprint string, chain uint64, from string,
+	nonceFor func(ctx context.Context) (uint64, error)) (uint64, func() error, error) {
 	mu := l.stripe(id)
 	mu.Lock()
 	defer mu.Unlock()
 	e, ok, err := l.check(id, fingerprint)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if ok {
-		return e.Nonce, nil
+		return e.Nonce, func() error { return l.db.LogData(nil, pebble.Sync) }, nil
 	}
 	n, err := nonceFor(ctx)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	b, err := json.Marshal(requestEntry{Fingerprint: fingerprint, Chain: chain, From: from, Nonce: n})
+	v, err := json.Marshal(requestEntry{Fingerprint: fingerprint, Chain: chain, From: from, Nonce: n})
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	if err := l.db.Set([]byte(id), b, pebble.Sync); err != nil {
-		return 0, fmt.Errorf("signer: request log: %w", err)
+	b := l.db.NewBatch()
+	_ = b.Set([]byte(id), v, nil)
+	if err := l.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+		b.Close()
+		return 0, nil, fmt.Errorf("signer: request log: %w", err)
 	}
-	return n, nil
+	return n, func() error {
+		defer b.Close()
+		return b.SyncWait()
+	}, nil
 }
 
 // pebbleLogger drops Pebble's informational messages and sends its errors to a slog

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -123,7 +124,9 @@ func (b *bench) drive(ctx context.Context, name string, op func(ctx context.Cont
 	var wg sync.WaitGroup
 	for w := range b.o.Workers {
 		wg.Add(1)
-		go func() {
+		// CPU samples of the workers (and of the goroutines they start) carry the
+		// profiler label phase=raw or phase=signer.
+		go pprof.Do(rctx, pprof.Labels("phase", name), func(rctx context.Context) {
 			defer wg.Done()
 			for seq := uint64(0); rctx.Err() == nil; seq++ {
 				t0 := time.Now()
@@ -145,7 +148,7 @@ func (b *bench) drive(ctx context.Context, name string, op func(ctx context.Cont
 					lat[w] = append(lat[w], d)
 				}
 			}
-		}()
+		})
 	}
 	wait := func(d time.Duration) {
 		t := time.NewTimer(d)
