@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -23,6 +24,9 @@ const (
 	DefaultResults      = "recon.results"
 	// DefaultDepth is the confirmation depth of a chain missing from Config.Depths.
 	DefaultDepth = 12
+	// DefaultHold is how long, in event time, a transfer to an address the join does
+	// not know is held in case its intent or payout is still on its way.
+	DefaultHold = 2 * time.Minute
 	// DevDepth is the confirmation depth `weir dev` uses: one block (the simulated chain
 	// has no finality of its own worth waiting for).
 	DevDepth = 1
@@ -59,6 +63,13 @@ type Config struct {
 	Depths map[uint64]uint64
 	// DefaultDepth is the depth of chains missing from Depths. Default 12 (DefaultDepth).
 	DefaultDepth uint64
+	// Hold is how long, in event time, the join holds a transfer to an address that is
+	// not (yet) a deposit address or the destination of a signed payout, in case the
+	// intent or signed transaction that explains it is still in the other stages
+	// (which add a hop or three, more while a stage restarts). Every such transfer costs
+	// a store write, a timer and their changelog records. Default 2m (DefaultHold);
+	// negative disables holding.
+	Hold time.Duration
 	// StateDir is the directory under which each stage keeps its local state
 	// (StateDir/<stage app>). Default ".weir/state".
 	StateDir string
@@ -87,6 +98,9 @@ func (c Config) withDefaults() Config {
 	def(&c.Signed, DefaultSigned)
 	def(&c.Results, DefaultResults)
 	def(&c.StateDir, filepath.Join(".weir", "state"))
+	if c.Hold == 0 {
+		c.Hold = DefaultHold
+	}
 	if c.DefaultDepth == 0 {
 		c.DefaultDepth = DefaultDepth
 	}

@@ -39,14 +39,15 @@
 // transfer with the transfers applied to it ("subjects"), deposit address -> latest
 // intent ("addresses"), applied transfer event id -> subject ("transfers", for
 // retractions and to drop repeats), signed payout transaction -> payout ("txs"), each
-// chain's head and finalized height ("chains"), and the subjects whose last result waits
-// for finality ("pending").
+// chain's head and finalized height ("chains"), the subjects whose last result waits
+// for finality, by block ("pending"), and transfers held for a subject on its way
+// ("held").
 //
 // # Rules
 //
 // A transfer is looked at only if it is to a payout's destination in the payout's
 // signed transaction, or to a deposit address (an address some intent used); transfers
-// to other addresses are not reconciled. Transfers of failed transactions are never on
+// to other addresses are not reconciled (but held a while, see below). Transfers of failed transactions are never on
 // chain.transfers, so every transfer seen counts as SUCCEEDED. For a transfer to a
 // deposit address, in this order:
 //
@@ -97,12 +98,25 @@
 // "weir.reconciliation.v1.ReconciliationResult", subject, version). Amounts are exact
 // (math/big), never floats.
 //
+// # Held transfers
+//
+// Intents reach the join through one more stage than transfers, and signed payout
+// transactions through three, so a payment can overtake what explains it (always
+// while a stage restarts or lags). A transfer to an address the join does not know is
+// therefore held (store "held", with a timer) for Config.Hold of event time (default 2
+// minutes): an intent arriving meanwhile applies the held transfers to its deposit
+// address that are not older than its creation, and a signed payout those of its
+// transaction to its destination. Once the watermark passes a held transfer's time
+// plus the hold, it is forgotten: it was to an address that is none of ours.
+//
 // # Known limits
 //
-// A transfer that reaches the join before the intent that makes its address a deposit
-// address (the intent travels one more hop) is not reconciled; likewise a payout
-// transaction's transfer or reversal that overtakes its signed transaction (three
-// hops). Reverted transactions of every sender are broadcast to every join task (the
-// rekey stage cannot tell which are payouts). State is not expired: the join keeps
-// every intent and payout it saw.
+// A payment that overtakes its intent by more than the hold is not reconciled; a
+// payout's reversal that overtakes its signed transaction is not seen (reversals are
+// not held). Reverted transactions of every sender are broadcast to every join task
+// (the rekey stage cannot tell which are payouts). Holding costs a store write and a
+// timer for every transfer to an address that is not ours. State is not expired: the
+// join keeps every intent and payout it saw. A result made final by confirmation depth
+// rather than FINALIZED can still be retracted by a deeper reorg; the gateway ignores
+// a RETRACTED for an intent it already moved to SUCCEEDED.
 package recon

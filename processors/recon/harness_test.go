@@ -254,14 +254,11 @@ func (s *scenario) settle() {
 }
 
 // waitConsumed waits until group has committed the end of every non-empty partition of
-// topics. A transactionally written topic ends with a commit marker that the group's
-// committed offset stops before.
+// topics. On a transactionally written topic the group's committed offset stops after
+// the last data record, before commit markers (several, when several producers
+// interleave): there it waits until only markers follow the committed offset.
 func (s *scenario) waitConsumed(group string, transactional bool, topics ...string) {
 	s.t.Helper()
-	slack := int64(0)
-	if transactional {
-		slack = 1
-	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -270,16 +267,25 @@ func (s *scenario) waitConsumed(group string, transactional bool, topics ...stri
 		if err == nil {
 			committed, err = s.adm.FetchOffsets(ctx, group)
 		}
-		cancel()
 		done := err == nil
 		if done {
 			ends.Each(func(o kadm.ListedOffset) {
+				if !done || o.Offset == 0 {
+					return
+				}
 				c, ok := committed.Lookup(o.Topic, o.Partition)
-				if o.Offset > 0 && (!ok || c.At < o.Offset-slack) {
+				switch {
+				case !ok:
 					done = false
+				case c.At >= o.Offset:
+				case !transactional:
+					done = false
+				default:
+					done = s.onlyMarkers(ctx, o.Topic, o.Partition, c.At, o.Offset)
 				}
 			})
 		}
+		cancel()
 		if done {
 			return
 		}
@@ -287,6 +293,37 @@ func (s *scenario) waitConsumed(group string, transactional bool, topics ...stri
 			s.t.Fatalf("group %s did not consume %v within 60s (err %v)", group, topics, err)
 		}
 		time.Sleep(50 * time.Millisecond) // polling broker state, with a deadline
+	}
+}
+
+// onlyMarkers reports whether the records of topic/partition from offset from to end
+// are all transaction markers (or aborted).
+func (s *scenario) onlyMarkers(ctx context.Context, topic string, partition int32, from, end int64) bool {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(from)}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	if err != nil {
+		return false
+	}
+	defer cl.Close()
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for {
+		fs := cl.PollFetches(pctx)
+		if pctx.Err() != nil {
+			return false // an open transaction, or a slow broker: look again later
+		}
+		data, last := false, int64(-1)
+		fs.EachRecord(func(r *kgo.Record) {
+			data = data || !r.Attrs.IsControl()
+			last = max(last, r.Offset)
+		})
+		if data {
+			return false
+		}
+		if last+1 >= end {
+			return true
+		}
 	}
 }
 

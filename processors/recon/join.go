@@ -31,9 +31,13 @@ const (
 	txsStore       = "txs"       // "<chain>/<tx hash>" of a signed payout -> payout id
 	chainsStore    = "chains"    // "<chain>" -> chainView
 	pendingStore   = "pending"   // "<chain>/<block, 20 digits><subject key>" -> {}: results waiting for finality
+	heldStore      = "held"      // "<address>\x00<time, 20 digits><event id>" -> Transfer held for its subject
 )
 
-var joinStores = []string{subjectsStore, addressesStore, transfersStore, txsStore, chainsStore, pendingStore}
+// heldTimer prefixes the timer key of a held transfer (intent timers are subject keys).
+const heldTimer = "h\x00"
+
+var joinStores = []string{subjectsStore, addressesStore, transfersStore, txsStore, chainsStore, pendingStore, heldStore}
 
 const (
 	source     = "processors/recon"
@@ -176,9 +180,9 @@ type joinHandler struct{ cfg Config }
 
 // call is one Handler call's view of the task's stores.
 type call struct {
-	h                                                    *joinHandler
-	ctx                                                  *stream.Context
-	subjects, addresses, transfers, txs, chains, pending *stream.Store
+	h                                                          *joinHandler
+	ctx                                                        *stream.Context
+	subjects, addresses, transfers, txs, chains, pending, held *stream.Store
 }
 
 func (h *joinHandler) open(ctx *stream.Context) (*call, error) {
@@ -187,7 +191,8 @@ func (h *joinHandler) open(ctx *stream.Context) (*call, error) {
 		name string
 		dst  **stream.Store
 	}{{subjectsStore, &c.subjects}, {addressesStore, &c.addresses}, {transfersStore, &c.transfers},
-		{txsStore, &c.txs}, {chainsStore, &c.chains}, {pendingStore, &c.pending}} {
+		{txsStore, &c.txs}, {chainsStore, &c.chains}, {pendingStore, &c.pending},
+		{heldStore, &c.held}} {
 		st, err := ctx.Store(s.name)
 		if err != nil {
 			return nil, err
@@ -229,11 +234,15 @@ func (h *joinHandler) Process(ctx *stream.Context, rec *kgo.Record) error {
 	return fmt.Errorf("record of topic %s, kind %q: not for the join", rec.Topic, kindOf(rec))
 }
 
-// OnTimer expires an intent whose expiry the watermark passed.
+// OnTimer expires an intent whose expiry the watermark passed, or forgets a held
+// transfer whose hold is over.
 func (h *joinHandler) OnTimer(ctx *stream.Context, at time.Time, key []byte) error {
 	c, err := h.open(ctx)
 	if err != nil {
 		return err
+	}
+	if k, ok := strings.CutPrefix(string(key), heldTimer); ok {
+		return c.held.Delete([]byte(k)) // its subject never came
 	}
 	s, err := c.load(string(key))
 	if err != nil || s == nil {
@@ -316,7 +325,8 @@ func (c *call) intent(b []byte) error {
 		return nil // a repeated or older transition
 	}
 	oldExpires := int64(0)
-	if s == nil {
+	isNew := s == nil
+	if isNew {
 		s = &subject{Kind: subjIntent, ID: it.GetIntentId(), Merchant: it.GetMerchantId(),
 			Chain: it.GetChainId(), Address: normAddress(it.GetDepositAddress()),
 			Value: it.GetAmount().GetValue(), Asset: it.GetAmount().GetAsset(), Decimals: it.GetAmount().GetDecimals()}
@@ -343,7 +353,14 @@ func (c *call) intent(b []byte) error {
 			return err
 		}
 	}
-	return c.save(s)
+	if err := c.save(s); err != nil {
+		return err
+	}
+	if !isNew {
+		return nil
+	}
+	// Transfers that overtook the intent (it travels through the rekey stage).
+	return c.release(s.Address, it.GetCreatedTime().AsTime().UnixNano(), func(string) bool { return true })
 }
 
 func (c *call) payout(b []byte) error {
@@ -366,14 +383,18 @@ func (c *call) payout(b []byte) error {
 	s.Merchant, s.Version, s.EventID = p.GetMerchantId(), p.GetVersion(), p.GetMeta().GetEventId()
 	s.Chain, s.Address, s.RequestID = p.GetChainId(), normAddress(p.GetDestination()), p.GetSigningRequestId()
 	s.Value, s.Asset, s.Decimals = p.GetAmount().GetValue(), p.GetAmount().GetAsset(), p.GetAmount().GetDecimals()
-	if first && s.Signed {
-		// The signed transaction (and maybe its reversal) overtook its payout: report
-		// where the payout is now.
-		if err := c.emitPrimary(s); err != nil {
-			return err
-		}
+	if !first || !s.Signed {
+		return c.save(s)
 	}
-	return c.save(s)
+	// The signed transaction (and maybe its reversal) overtook its payout: report where
+	// the payout is now, and apply its transfers that were held.
+	if err := c.emitPrimary(s); err != nil {
+		return err
+	}
+	if err := c.save(s); err != nil {
+		return err
+	}
+	return c.releasePayout(s)
 }
 
 func (c *call) signed(b []byte, payoutID string) error {
@@ -402,12 +423,22 @@ func (c *call) signed(b []byte, payoutID string) error {
 	if err := c.txs.Put([]byte(chainKey(st.GetChainId())+"/"+s.Tx), []byte(payoutID)); err != nil {
 		return err
 	}
-	if s.Merchant != "" { // else the payout reports once it arrives
-		if err := c.emitPrimary(s); err != nil {
-			return err
-		}
+	if s.Merchant == "" {
+		return c.save(s) // the payout reports once it arrives
 	}
-	return c.save(s)
+	if err := c.emitPrimary(s); err != nil {
+		return err
+	}
+	if err := c.save(s); err != nil {
+		return err
+	}
+	return c.releasePayout(s)
+}
+
+// releasePayout applies the held transfers of the payout's transaction to its
+// destination: they overtook the signed transaction (which travels three stages).
+func (c *call) releasePayout(s *subject) error {
+	return c.release(s.Address, 0, func(tx string) bool { return tx == s.Tx })
 }
 
 func (c *call) transfer(b []byte) error {
@@ -442,8 +473,11 @@ func (c *call) transfer(b []byte) error {
 
 	// A deposit address: an address some intent used.
 	id, ok, err := c.addresses.Get([]byte(to))
-	if err != nil || !ok {
-		return err // not an address of ours: not reconciled
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return c.hold(b, to, tr) // not an address of ours, or its intent is on its way
 	}
 	s, err := c.load(subjIntent + "/" + string(id))
 	if err != nil || s == nil {
@@ -453,6 +487,76 @@ func (c *call) transfer(b []byte) error {
 		return c.unexpected(s, tr)
 	}
 	return c.intentTransfer(s, tr)
+}
+
+// hold keeps a transfer to an address the join does not know (yet) until the watermark
+// passes its time plus Config.Hold, in case the intent or payout that explains it is
+// still in the other stages.
+func (c *call) hold(b []byte, to string, tr transferRec) error {
+	hold := c.h.cfg.Hold
+	if hold <= 0 {
+		return nil
+	}
+	until := time.Unix(0, tr.Time).Add(hold)
+	if wm := c.ctx.Watermark(); !wm.IsZero() && !until.After(wm) {
+		return nil // already past its hold
+	}
+	k := fmt.Sprintf("%s\x00%0*d%s", to, blockDigits, tr.Time, tr.ID)
+	if err := c.held.Put([]byte(k), b); err != nil {
+		return err
+	}
+	return c.ctx.Schedule(until, []byte(heldTimer+k))
+}
+
+// release applies the transfers held for address whose time is not before since and
+// that keep(transaction hash) accepts, in event-time order, and forgets them.
+func (c *call) release(address string, since int64, keep func(tx string) bool) error {
+	type held struct {
+		key string
+		val []byte
+		at  int64
+	}
+	var found []held
+	prefix := address + "\x00"
+	if err := c.held.Scan([]byte(prefix), func(k, v []byte) error {
+		rest := k[len(prefix):]
+		if len(rest) < blockDigits {
+			return fmt.Errorf("malformed held key %q", k)
+		}
+		at, err := strconv.ParseInt(string(rest[:blockDigits]), 10, 64)
+		if err != nil {
+			return fmt.Errorf("malformed held key %q", k)
+		}
+		found = append(found, held{string(k), v, at})
+		return nil
+	}); err != nil {
+		return err
+	}
+	now := c.ctx.Time()
+	defer c.ctx.SetTime(now)
+	for _, h := range found {
+		if h.at < since {
+			continue // before the subject existed: not its payment
+		}
+		var t chainv1.Transfer
+		if err := codec.Unmarshal(h.val, &t); err != nil {
+			return fmt.Errorf("held transfer: %w", err)
+		}
+		if !keep(strings.ToLower(t.GetTransactionHash())) {
+			continue
+		}
+		if err := c.held.Delete([]byte(h.key)); err != nil {
+			return err
+		}
+		until := time.Unix(0, h.at).Add(c.h.cfg.Hold)
+		if err := c.ctx.Cancel(until, []byte(heldTimer+h.key)); err != nil {
+			return err
+		}
+		if err := c.transfer(h.val); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *call) index(tr transferRec, s *subject) error {

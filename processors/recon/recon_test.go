@@ -479,3 +479,35 @@ func TestPoisonRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldTransfers: a transfer that overtakes the intent or signed payout that
+// explains it (they travel through more stages) is held and applied when they arrive;
+// one from before the intent was created is not its payment; one whose hold ran out
+// (by event time) is forgotten.
+func TestHeldTransfers(t *testing.T) {
+	s := newScenario(t, nil)
+	dep, dest, gone := addr("held"), addr("held-dest"), addr("held-gone")
+	before, _ := s.transfer(transferSpec{name: "h0", to: dep, value: "1000", block: 9, at: base.Add(-time.Minute)})
+	paid, _ := s.transfer(transferSpec{name: "h1", to: dep, value: "1000", block: 10, at: base.Add(time.Minute)})
+	payout, _ := s.transfer(transferSpec{name: "po_h", to: dest, tx: txHash("po_h"), value: "5000", block: 10, at: base.Add(time.Minute)})
+	late, _ := s.transfer(transferSpec{name: "h2", to: gone, value: "1000", block: 10, at: base.Add(time.Minute)})
+	s.produce(before, paid, payout, late)
+	s.expect(map[string][]string{})
+
+	s.produce(s.intent("pi_h", "m_1", dep, "1000", 1, requiresPayment, base, expires(base.Add(time.Hour))))
+	s.produce(s.payout("po_h", "m_1", dest, "5000", "req_h", 1, base))
+	s.produce(s.signed("req_h", txHash("po_h"), base.Add(time.Second)))
+	want := map[string][]string{
+		"pi_h": {"v1 MATCHED intent.exact_amount recv=1000 diff=0 final=false transfers=1"},
+		"po_h": {
+			"v1 PENDING payout.signed_not_mined recv= diff= final=false transfers=0",
+			"v2 MATCHED payout.mined_as_signed recv=5000 diff=0 final=false transfers=1",
+		},
+	}
+	s.expect(want)
+
+	s.produce(s.block(1, 20, base.Add(10*time.Minute)))
+	s.settle()
+	s.produce(s.intent("pi_gone", "m_1", gone, "1000", 1, requiresPayment, base, expires(base.Add(time.Hour))))
+	s.expect(want)
+}
