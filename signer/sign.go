@@ -325,7 +325,9 @@ func (s *Server) signTransaction(w http.ResponseWriter, r *http.Request, c calle
 	if policyID == "" {
 		policyID = s.o.DefaultPolicy
 	}
-	d, evalErr := s.o.Engine.Evaluate(ctx, policyID, preq)
+	// The usage's fsync runs while the nonce is taken; it is awaited before signing.
+	d, usageDurable, evalErr := s.o.Engine.EvaluateAsync(ctx, policyID, preq)
+	defer func() { _ = usageDurable() }() // every path waits for it (and releases its batch)
 	reqEv := s.signingRequest(c, p, d)
 	res := policyResource(d)
 	if evalErr != nil && errors.Is(evalErr, policy.ErrInvalidRequest) {
@@ -371,6 +373,11 @@ func (s *Server) signTransaction(w http.ResponseWriter, r *http.Request, c calle
 	payload := types.LatestSignerForChainID(p.chain).Hash(tx)
 	if err := s.o.Nonces.Record(chain, from, n, payload, p.kind); err != nil {
 		s.refuseWith(ctx, w, c, p.key.ID, req.RequestID, res, []record{reqEv}, nonceError(err, n), nil)
+		return
+	}
+	if err := usageDurable(); err != nil {
+		s.refuseWith(ctx, w, c, p.key.ID, req.RequestID, res, []record{reqEv},
+			&badRequest{status: http.StatusInternalServerError, code: "policy_error", msg: err.Error()}, nil)
 		return
 	}
 	signed, err := txsign.SignTx(ctx, backendSigner{b: p.backend, id: p.key.ID, addr: from}, tx, p.chain)

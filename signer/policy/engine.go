@@ -38,27 +38,42 @@ func (e *Engine) State() State { return e.state }
 // concurrent requests share fsyncs; Evaluate still returns only once the usage is
 // durable.
 func (e *Engine) Evaluate(ctx context.Context, policyID string, req Request) (Decision, error) {
+	d, durable, err := e.EvaluateAsync(ctx, policyID, req)
+	if err == nil {
+		if err = durable(); err != nil {
+			d.Outcome = OutcomeDeny
+			d.Reasons = append(d.Reasons, err.Error())
+		}
+	}
+	return d, err
+}
+
+// EvaluateAsync is Evaluate without waiting for the usage's fsync: the usage is
+// recorded (and counted by the next evaluation) when it returns, and durable once
+// durable returns nil. The caller must call durable, and have it return nil, before it
+// signs — so that a crash can only overcount usage, never undercount it — and may do
+// other work (its own fsyncs) meanwhile. durable is never nil; it returns nil at once
+// for an outcome other than allow or with a State other than PebbleState.
+func (e *Engine) EvaluateAsync(ctx context.Context, policyID string, req Request) (d Decision, durable func() error, err error) {
+	none := func() error { return nil }
 	c, err := e.store.Active(policyID)
 	if err != nil {
-		return Decision{Outcome: OutcomeDeny, RuleIndex: -1, PolicyID: policyID, Reasons: []string{err.Error()}}, err
+		return Decision{Outcome: OutcomeDeny, RuleIndex: -1, PolicyID: policyID, Reasons: []string{err.Error()}}, none, err
 	}
 	e.mu.Lock()
-	d, err := c.Evaluate(ctx, req, e.state)
+	d, err = c.Evaluate(ctx, req, e.state)
 	if err != nil || d.Outcome != OutcomeAllow {
 		e.mu.Unlock()
-		return d, err
+		return d, none, err
 	}
 	wait, err := e.apply(ctx, req)
 	e.mu.Unlock()
-	if err == nil {
-		err = wait()
-	}
 	if err != nil {
 		d.Outcome = OutcomeDeny
 		d.Reasons = append(d.Reasons, err.Error())
-		return d, err
+		return d, none, err
 	}
-	return d, nil
+	return d, wait, nil
 }
 
 // apply records req's usage, visible at once, and returns the wait for its durability.

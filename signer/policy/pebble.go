@@ -117,7 +117,7 @@ func (s *PebbleState) Record(ctx context.Context, ev Event) error {
 }
 
 // apply writes ev, visible at once to Usage, and returns the wait for its fsync: the
-// event is durable once wait returns nil. Between the two the caller may release its
+// event is durable once wait returns nil. wait may be called more than once. Between the two the caller may release its
 // own locks, so that concurrent records share one fsync (Pebble's group commit); a
 // record applied later is synced after this one (the WAL is sequential).
 func (s *PebbleState) apply(ctx context.Context, ev Event) (wait func() error, err error) {
@@ -158,13 +158,14 @@ func (s *PebbleState) apply(ctx context.Context, ev Event) (wait func() error, e
 		b.Close()
 		return nil, fmt.Errorf("policy: record: %w", err)
 	}
-	return func() error {
+	// Once: the batch is closed after its first wait; later calls return the same.
+	return sync.OnceValue(func() error {
 		defer b.Close()
 		if err := b.SyncWait(); err != nil {
 			return fmt.Errorf("policy: record: %w", err)
 		}
 		return nil
-	}, nil
+	}), nil
 }
 
 // Prune implements State. It deletes in batches of at most 4096 events.
