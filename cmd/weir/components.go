@@ -117,6 +117,7 @@ func clusterComponents(cfg config.Config, env clusterEnv) map[string]componentFa
 	factories[gateway.DefaultComponent] = func() (Component, error) { return gatewayComponent(cfg, env.Logger) }
 	factories[recon.DefaultApp] = func() (Component, error) { return reconComponent(cfg, env.Registry, env.Logger) }
 	factories[signer.DefaultComponent] = func() (Component, error) { return signerComponent(cfg, os.LookupEnv, env.Logger) }
+	addAlertsComponents(factories, cfg, env)
 	for name, f := range sinkComponents(cfg, env.Registry, env.Logger) {
 		factories[name] = f
 	}

@@ -56,6 +56,7 @@ ClickHouse and Elasticsearch.
 		newSearchCmd(g),
 		newGatewayCmd(g),
 		newKeysCmd(g),
+		newAlertsCmd(g),
 	)
 	return root
 }
