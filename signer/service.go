@@ -92,7 +92,7 @@ func (s *Service) Name() string {
 func (s *Service) Describe() string {
 	return fmt.Sprintf("serves the signing API on %s (keystore %s%s); writes %s, %s, %s",
 		s.addr(), s.KeystoreDir, map[bool]string{true: ", HSM " + s.HSMModule}[s.HSMModule != ""],
-		TopicRequests, TopicSigned, TopicAudit+", "+TopicRecovery)
+		TopicRequests, TopicSigned, TopicAudit+", "+TopicApprovals+", "+TopicRecovery)
 }
 
 func (s *Service) addr() string {
