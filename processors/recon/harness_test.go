@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -82,7 +83,19 @@ func runtimeOptions() []stream.Option {
 		stream.WithCommitInterval(50 * time.Millisecond),
 		stream.WithGroupTimeouts(6*time.Second, 10*time.Second),
 		stream.WithTransactionTimeout(10 * time.Second),
+		// The tests' topics are all new: let clients refresh metadata sooner than the
+		// default 5s when a produce meets a topic they do not know yet.
+		stream.WithKafkaOpts(kgo.MetadataMinAge(200 * time.Millisecond)),
+		stream.WithLogger(testLogger()),
 	}
+}
+
+// testLogger logs the stages to stderr when RECON_TEST_LOG is set, else nowhere.
+func testLogger() *slog.Logger {
+	if os.Getenv("RECON_TEST_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // childEnv, when set, makes the test binary run the processor (see TestMain) on the
@@ -128,7 +141,10 @@ func newScenarioWith(t *testing.T, tweak func(*Config), start bool) *scenario {
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	// Metadata is cached for MetadataMinAge (5s by default), which would hide the
+	// topics a test just created from the checks below.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.MetadataMinAge(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

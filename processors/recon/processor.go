@@ -125,7 +125,9 @@ func Topologies(cfg Config, partitions int32) []stream.Topology {
 // ensureInternalTopics creates the internal topics with the partition count of the
 // transfers topic, and checks existing ones have it. It returns that count.
 func (p *Processor) ensureInternalTopics(ctx context.Context) (int32, error) {
-	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, p.cfg.KafkaOpts...), kgo.SeedBrokers(p.brokers...))...)
+	// A short metadata cache, so that the topics it creates show up within a poll.
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, p.cfg.KafkaOpts...), kgo.SeedBrokers(p.brokers...),
+		kgo.MetadataMinAge(250*time.Millisecond))...)
 	if err != nil {
 		return 0, fmt.Errorf("recon: admin client: %w", err)
 	}
