@@ -233,3 +233,30 @@ func TestEscalation(t *testing.T) {
 		t.Errorf("merged reasons %q", ReasonCodes(got[n-1].GetReasons()))
 	}
 }
+
+// TestSuppressionSurvivesRestart: an instance that starts on an empty state directory
+// restores the open alert and the dedup entries from the changelogs, so a trigger after
+// the restart is folded into the alert raised before it, and a redelivered score from
+// before the restart is still a duplicate.
+func TestSuppressionSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t)
+	stop := s.start(Config{})
+	const e = "1:0xre5"
+	first := score(e, subject("r000"), 0, riskv1.Decision_DECISION_REVIEW, velocity)
+	s.produce(first, score(e, subject("r001"), time.Minute, riskv1.Decision_DECISION_REVIEW, velocity))
+	if got := forEntity(s.alerts(), e); len(got) != 1 {
+		t.Fatalf("before the restart: %d alerts, want 1", len(got))
+	}
+	stop()
+
+	s.start(Config{}) // a new, empty state directory: everything comes from the changelogs
+	s.produce(first, score(e, subject("r002"), 2*time.Minute, riskv1.Decision_DECISION_REVIEW, velocity),
+		closer(e, 2*time.Hour))
+	got := forEntity(s.alerts(), e)
+	id := eventid.New("weir.risk.v1.RiskAlert", e, "rule:velocity_1h", subject("r000"))
+	if len(got) != 2 || got[1].GetAlertId() != id || got[1].GetVersion() != 2 || got[1].GetSuppressed() != 2 ||
+		len(got[1].GetTransactionHashes()) != 3 {
+		t.Fatalf("after the restart: %v\nwant the roll-up of alert %s: version 2, suppressed 2, 3 hashes", got, id)
+	}
+}

@@ -99,8 +99,9 @@ func (s *scenario) config(cfg Config) Config {
 	return cfg
 }
 
-// start runs the processor until the test ends.
-func (s *scenario) start(cfg Config) {
+// start runs the processor with a new state directory until the test ends or the
+// returned function is called (which waits until it stopped).
+func (s *scenario) start(cfg Config) (stop func()) {
 	s.t.Helper()
 	p, err := New(s.config(cfg), s.brokers,
 		stream.WithStateDir(s.t.TempDir()),
@@ -121,7 +122,9 @@ func (s *scenario) start(cfg Config) {
 			s.t.Errorf("processor: %v", err)
 		}
 	}()
-	s.t.Cleanup(func() { cancel(); wg.Wait() })
+	stop = func() { cancel(); wg.Wait() }
+	s.t.Cleanup(stop)
+	return stop
 }
 
 func (s *scenario) produce(scores ...*riskv1.RiskScore) {
