@@ -172,6 +172,16 @@ func TestMissing(t *testing.T) {
 	s.expect(map[string][]string{
 		"pi_mi": {"v1 MISSING intent.expired_unpaid recv=0 diff=1000 final=true transfers=0"},
 	})
+	// A payment stamped before the expiry that arrives after the intent expired is
+	// LATE: the intent stays expired.
+	r, _ := s.transfer(transferSpec{name: "mi1", to: dep, value: "1000", block: 99, at: base.Add(9 * time.Minute)})
+	s.produce(r)
+	s.expect(map[string][]string{
+		"pi_mi": {
+			"v1 MISSING intent.expired_unpaid recv=0 diff=1000 final=true transfers=0",
+			"v2 LATE intent.after_expiry recv=1000 diff= final=false transfers=1",
+		},
+	})
 }
 
 // TestRetractedAndRematched: a reorg retracts the matched transfer (RETRACTED), and the
