@@ -404,11 +404,19 @@ type openAlert struct {
 // Encoding: closeAt(8, unix nanos) pending(4) threshold(4) len(model)(2) model
 // len(trace)(2) trace, then the alert's protobuf encoding.
 func storeOpen(st *stream.Store, key []byte, o *openAlert) error {
+	b, err := encodeOpen(o)
+	if err != nil {
+		return err
+	}
+	return st.Put(key, b)
+}
+
+func encodeOpen(o *openAlert) ([]byte, error) {
 	a := proto.CloneOf(o.alert)
 	a.Meta = nil // rebuilt at each emission
 	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(a)
 	if err != nil {
-		return fmt.Errorf("encode open alert: %w", err)
+		return nil, fmt.Errorf("encode open alert: %w", err)
 	}
 	model, trace := clip(o.model), clip(o.trace)
 	b := make([]byte, 0, 20+len(model)+len(trace)+len(body))
@@ -419,7 +427,7 @@ func storeOpen(st *stream.Store, key []byte, o *openAlert) error {
 	b = append(b, model...)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(trace)))
 	b = append(b, trace...)
-	return st.Put(key, append(b, body...))
+	return append(b, body...), nil
 }
 
 // clip bounds a string kept in the open alert's header (model id, trace id).
@@ -432,8 +440,14 @@ func loadOpen(st *stream.Store, key []byte) (*openAlert, bool, error) {
 	if err != nil || !found {
 		return nil, false, err
 	}
-	if len(b) < 18 {
-		return nil, false, errMalformedOpen
+	o, err := decodeOpen(b)
+	return o, err == nil, err
+}
+
+// decodeOpen decodes what storeOpen stored.
+func decodeOpen(b []byte) (*openAlert, error) {
+	if len(b) < 20 {
+		return nil, errMalformedOpen
 	}
 	o := &openAlert{
 		closeAt:   time.Unix(0, int64(binary.BigEndian.Uint64(b))).UTC(),
@@ -454,13 +468,13 @@ func loadOpen(st *stream.Store, key []byte) (*openAlert, bool, error) {
 	o.model, ok1 = str()
 	o.trace, ok2 = str()
 	if !ok1 || !ok2 {
-		return nil, false, errMalformedOpen
+		return nil, errMalformedOpen
 	}
 	o.alert = &riskv1.RiskAlert{}
 	if err := proto.Unmarshal(b, o.alert); err != nil {
-		return nil, false, fmt.Errorf("%w: %w", errMalformedOpen, err)
+		return nil, fmt.Errorf("%w: %w", errMalformedOpen, err)
 	}
-	return o, true, nil
+	return o, nil
 }
 
 // joinKey joins parts with NUL bytes (entity and rule ids hold none).

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weirhq/weir/schemas/codec"
@@ -68,6 +69,9 @@ type NotifierConfig struct {
 	Client *http.Client
 	// Logger receives delivery failures (never the URL or the body). Default: discard.
 	Logger *slog.Logger
+	// Registerer gets the counter weir_alerts_webhook_attempts_total{outcome}, outcome
+	// one of delivered, failed (to be retried), refused, gave_up. Default: none.
+	Registerer prometheus.Registerer
 	// KafkaOpts are added to the consumer's options (TLS, SASL).
 	KafkaOpts []kgo.Opt
 }
@@ -130,8 +134,9 @@ func (c NotifierConfig) Validate() error {
 // between a POST and the commit posts that alert again when it restarts, with the same
 // Idempotency-Key. It is a weir component (Name, Run, Describe).
 type Notifier struct {
-	cfg NotifierConfig
-	log *slog.Logger
+	cfg      NotifierConfig
+	log      *slog.Logger
+	attempts *prometheus.CounterVec
 }
 
 // NewNotifier checks cfg and returns a Notifier. It does no I/O.
@@ -140,7 +145,17 @@ func NewNotifier(cfg NotifierConfig) (*Notifier, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	return &Notifier{cfg: cfg, log: cfg.Logger.With("component", DefaultWebhookComponent)}, nil
+	n := &Notifier{cfg: cfg, log: cfg.Logger.With("component", DefaultWebhookComponent),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_alerts_webhook_attempts_total",
+			Help: "Webhook POSTs of alerts, by outcome: delivered, failed (to be retried), refused, gave_up.",
+		}, []string{"outcome"})}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(n.attempts); err != nil {
+			return nil, fmt.Errorf("alerts webhook: metrics: %w", err)
+		}
+	}
+	return n, nil
 }
 
 // Name returns "alerts-webhook".
@@ -243,6 +258,7 @@ func (n *Notifier) post(ctx context.Context, index int, u string, a *riskv1.Risk
 	for attempt := 1; ; attempt++ {
 		err := n.attempt(ctx, u, a, body)
 		if err == nil {
+			n.attempts.WithLabelValues("delivered").Inc()
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -250,13 +266,16 @@ func (n *Notifier) post(ctx context.Context, index int, u string, a *riskv1.Risk
 		}
 		log := n.log.With("endpoint", index+1, "alert", a.GetAlertId(), "version", a.GetVersion(), "attempt", attempt)
 		if errors.Is(err, errPermanent) {
+			n.attempts.WithLabelValues("refused").Inc()
 			log.Error("webhook refused the alert; not retrying", "err", err)
 			return nil
 		}
 		if n.cfg.MaxAttempts > 0 && attempt >= n.cfg.MaxAttempts {
+			n.attempts.WithLabelValues("gave_up").Inc()
 			log.Error("webhook delivery failed; giving up", "err", err)
 			return nil
 		}
+		n.attempts.WithLabelValues("failed").Inc()
 		wait := n.backoff(attempt)
 		log.Warn("webhook delivery failed; retrying", "err", err, "in", wait)
 		t := time.NewTimer(wait)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -45,6 +46,25 @@ func testAlert(entity string, version uint64, sev riskv1.Severity, suppressed ui
 		SanctionsListVersion: "ofac-sdn:2026-11-20", Suppressed: suppressed,
 		Decision: riskv1.Decision_DECISION_BLOCK,
 	}
+}
+
+// attemptCounts returns weir_alerts_webhook_attempts_total by outcome.
+func attemptCounts(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "weir_alerts_webhook_attempts_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	return out
 }
 
 // testWriter sends log lines to the test's log.
@@ -107,7 +127,8 @@ func TestWebhookDeliversSlackBodyWithRetry(t *testing.T) {
 	}
 
 	group := s.prefix + "webhook"
-	n, err := NewNotifier(NotifierConfig{
+	reg := prometheus.NewRegistry()
+	n, err := NewNotifier(NotifierConfig{Registerer: reg,
 		Brokers: s.brokers, URLs: []string{srv.URL}, Topic: s.output, Group: group,
 		FromBeginning: true, Backoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
@@ -141,6 +162,9 @@ func TestWebhookDeliversSlackBodyWithRetry(t *testing.T) {
 	}
 	if rc.requests != 4 {
 		t.Errorf("%d requests, want 4 (one failed, retried, then one per alert version)", rc.requests)
+	}
+	if got := attemptCounts(t, reg); fmt.Sprint(got) != fmt.Sprint(map[string]float64{"delivered": 3, "failed": 1}) {
+		t.Errorf("attempt metrics %v, want 3 delivered and 1 failed", got)
 	}
 	if len(rc.bodies) < 2 || rc.bodies[0] != rc.bodies[1] {
 		t.Fatalf("the retry's body differs from the failed attempt's")
