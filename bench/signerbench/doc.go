@@ -11,7 +11,8 @@
 // brokers. Options.Workers goroutines each send POST /v1/sign/transaction requests, one
 // after another (closed loop), each with a request id of its own, an EIP-1559 transfer
 // of 1 wei from an account (key, chain) that the worker owns with Workers/accounts
-// others. A request is handed to the Server's ServeHTTP in process (the handler the API
+// others. Before the warm-up, one request per account is signed, one at a time: each
+// key is decrypted there, once, and each nonce sequence started. A request is handed to the Server's ServeHTTP in process (the handler the API
 // serves, without the TCP loopback and HTTP parsing): authentication, JSON decoding,
 // the key lookup, the request-log check, the policy decision and its usage record
 // (fsynced), the nonce reservation (fsynced), the request-log entry (fsynced), the
