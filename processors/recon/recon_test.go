@@ -521,3 +521,28 @@ func TestHeldTransfers(t *testing.T) {
 	s.produce(s.intent("pi_gone", "m_1", gone, "1000", 1, requiresPayment, base, expires(base.Add(time.Hour))))
 	s.expect(want)
 }
+
+// TestPayoutAmounts: the payout's transaction moving less than the payout is
+// UNDERPAID; one moving another asset is WRONG_ASSET.
+func TestPayoutAmounts(t *testing.T) {
+	s := newScenario(t, nil)
+	short, other := addr("dest-short"), addr("dest-other")
+	s.produce(s.payout("po_short", "m_1", short, "5000", "req_short", 1, base),
+		s.payout("po_other", "m_2", other, "5000", "req_other", 1, base))
+	s.produce(s.signed("req_short", txHash("po_short"), base.Add(time.Second)),
+		s.signed("req_other", txHash("po_other"), base.Add(time.Second)))
+	s.settle()
+	r1, _ := s.transfer(transferSpec{name: "po_short", to: short, tx: txHash("po_short"), value: "4000", block: 20, at: base.Add(time.Minute)})
+	r2, _ := s.transfer(transferSpec{name: "po_other", to: other, tx: txHash("po_other"), value: "5000", asset: usdc, block: 20, at: base.Add(time.Minute)})
+	s.produce(r1, r2)
+	s.expect(map[string][]string{
+		"po_short": {
+			"v1 PENDING payout.signed_not_mined recv= diff= final=false transfers=0",
+			"v2 UNDERPAID payout.amount_short recv=4000 diff=1000 final=false transfers=1",
+		},
+		"po_other": {
+			"v1 PENDING payout.signed_not_mined recv= diff= final=false transfers=0",
+			"v2 WRONG_ASSET payout.wrong_asset recv=5000 diff= final=false transfers=1",
+		},
+	})
+}
