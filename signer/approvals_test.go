@@ -400,3 +400,26 @@ func TestApprovalsExpiredAndRejected(t *testing.T) {
 		t.Error("no audit record of the approval after the rejection")
 	}
 }
+
+// FuzzApproval posts arbitrary bodies to /v1/requests/{id}/approvals of a held request:
+// the answer is never a server error.
+func FuzzApproval(f *testing.F) {
+	e := newAPIEnv(f, approvalsPolicy)
+	var held signer.RequestStatus
+	if st := e.call("operator:alice", "POST", "/v1/sign/transaction", e.tx("fuzz-1", "5000"), &held); st != http.StatusAccepted {
+		f.Fatalf("held: %d", st)
+	}
+	for _, s := range []string{
+		`{"decision":"approved","request_hash":"` + held.RequestHash + `"}`,
+		`{"decision":"rejected","request_hash":"` + held.RequestHash + `","reason":"no"}`,
+		`{"decision":"maybe","request_hash":"x"}`, `{"decision":"approved"}`, `{}`, `[]`, `null`, `{"decision":1}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		e.t = t
+		if st := e.call("operator:bob", "POST", "/v1/requests/fuzz-1/approvals", []byte(body), nil); st >= 500 {
+			t.Fatalf("%q: status %d", body, st)
+		}
+	})
+}

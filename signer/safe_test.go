@@ -127,3 +127,24 @@ func TestSafeThroughTheAPI(t *testing.T) {
 		t.Error("no audit record of the signed Safe transaction")
 	}
 }
+
+// FuzzSignSafe posts arbitrary bodies to /v1/sign/safe: the answer is never a server
+// error (every bad body is a 4xx, every event it causes encodes).
+func FuzzSignSafe(f *testing.F) {
+	e := newAPIEnv(f, safePolicy)
+	for _, s := range []string{
+		`{"request_id":"a","key_id":"KEY","chain_id":1337,"safe":"0x00000000000000000000000000000000000005a4","to":"0x00000000000000000000000000000000000000b0","value":"1","nonce":"0"}`,
+		`{"request_id":"b","key_id":"KEY","chain_id":1337,"safe":"0x00000000000000000000000000000000000005a4","to":"0x0000000000000000000000000000000000000070","data":"0xa9059cbb000000000000000000000000000000000000000000000000000000000000000100000000000000000000000000000000000000000000000000000000000000ff","nonce":"3","signatures":{"0x00000000000000000000000000000000000000c1":"0x00"}}`,
+		`{"request_id":"c","key_id":"KEY","chain_id":1337,"safe":"0x1","to":"0x2","nonce":"-1","operation":1}`,
+		`{"request_id":"d","key_id":"KEY","chain_id":1337,"safe":"0x00000000000000000000000000000000000005a4","to":"0x00000000000000000000000000000000000000b0","value":"115792089237316195423570985008687907853269984665640564039457584007913129639936","nonce":"1"}`,
+		`{}`, `[]`, `null`, `{"request_id": 1}`,
+	} {
+		f.Add(strings.ReplaceAll(s, "KEY", e.key))
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		e.t = t
+		if st := e.call("operator:alice", "POST", "/v1/sign/safe", []byte(body), nil); st >= 500 {
+			t.Fatalf("%q: status %d", body, st)
+		}
+	})
+}
