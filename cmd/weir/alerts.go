@@ -344,7 +344,7 @@ func addAlertsComponents(factories map[string]componentFactory, cfg config.Confi
 }
 
 func alertsWebhook(cfg config.Config, lookup func(string) (string, bool), env clusterEnv) (Component, error) {
-	ncfg := alerts.NotifierConfig{Brokers: cfg.Kafka.Brokers, Logger: env.Logger}
+	ncfg := alerts.NotifierConfig{Brokers: cfg.Kafka.Brokers, Logger: env.Logger, Registerer: env.Registry}
 	if v, _ := lookup(envAlertsWebhookURLs); v != "" {
 		for _, u := range strings.Split(v, ",") {
 			if u = strings.TrimSpace(u); u != "" {
