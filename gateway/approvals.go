@@ -379,10 +379,14 @@ func (s *Server) createPayout(w http.ResponseWriter, r *http.Request, m *payment
 		view := Payout{Object: "payout", Status: "initiated", Amount: c.amount.GetValue(), Asset: c.amount.GetAsset(),
 			Decimals: c.amount.GetDecimals(), ChainID: c.chainID, Destination: dest}
 		now := s.o.Now()
-		if needsApproval(cfg, c.amount) {
+		suffix, review, aerr := s.payoutRisk(ctx, cfg, planned, dest, c.chainID, now)
+		if aerr != nil {
+			return 0, nil, aerr
+		}
+		if needsApproval(cfg, c.amount) || review || strings.HasPrefix(string(planned), "apr_") {
 			aid := string(planned)
 			if aid == "" {
-				aid = newID("apr_")
+				aid = "apr_" + suffix
 				if err := plan([]byte(aid)); err != nil {
 					return 0, nil, planError(err)
 				}
@@ -402,7 +406,7 @@ func (s *Server) createPayout(w http.ResponseWriter, r *http.Request, m *payment
 		}
 		pid := string(planned)
 		if pid == "" {
-			pid = newID("po_")
+			pid = "po_" + suffix
 			if err := plan([]byte(pid)); err != nil {
 				return 0, nil, planError(err)
 			}

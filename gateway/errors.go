@@ -42,6 +42,9 @@ type APIError struct {
 	Param string `json:"param,omitempty"`
 	// RequestID is the id of the request ("req_…"), also in the Request-Id header.
 	RequestID string `json:"request_id,omitempty"`
+	// Reasons are the risk check's reason codes (risk_blocked, risk_review), strongest
+	// first.
+	Reasons []string `json:"reasons,omitempty"`
 }
 
 func (e *APIError) Error() string {

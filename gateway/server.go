@@ -149,6 +149,9 @@ type Options struct {
 	// MasterKey derives webhook signing secrets (webhook.SecretFor); at least 32 bytes
 	// when Webhooks is set.
 	MasterKey []byte
+	// Risk, when set, scores every payout before accepting it (see RiskCheck). Default
+	// nil: no check.
+	Risk *RiskCheck
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives request failures. Default slog.Default().
@@ -188,6 +191,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Risk != nil && (o.Risk.Scorer == nil || o.Risk.Features == nil) {
+		return o, errors.New("gateway: Options.Risk needs a Scorer and a Features store")
 	}
 	return o, nil
 }
