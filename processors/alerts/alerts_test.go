@@ -5,9 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/weirhq/weir/internal/kafkatest"
+	"github.com/weirhq/weir/processors/stream"
 	"github.com/weirhq/weir/schemas/eventid"
 	commonv1 "github.com/weirhq/weir/schemas/gen/weir/common/v1"
 	riskv1 "github.com/weirhq/weir/schemas/gen/weir/risk/v1"
@@ -21,12 +24,17 @@ func closer(entity string, offset time.Duration) *riskv1.RiskScore {
 
 // TestAlertRaisedForBlockScore: a BLOCK score raises one alert with exactly the fields
 // of the design; ALLOW scores without rule reasons raise none; a sanctions reason is
-// CRITICAL whatever the decision; a rule reason on an ALLOW score raises a LOW alert.
+// CRITICAL whatever the decision; a rule reason on an ALLOW score raises a LOW alert; an
+// undecodable score goes to the DLQ and the partition keeps flowing.
 func TestAlertRaisedForBlockScore(t *testing.T) {
 	t.Parallel()
 	s := newScenario(t)
 	s.start(Config{})
 	blockSubject := subject("aa01")
+	poison := &kgo.Record{Topic: s.input, Key: []byte("1:0xaaa"), Value: []byte("not a score")}
+	if err := s.cl.ProduceSync(t.Context(), poison).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
 	s.produce(
 		score("1:0xaaa", blockSubject, 0, riskv1.Decision_DECISION_BLOCK, velocity, modelReason),
 		score("1:0xbbb", subject("bb01"), 0, riskv1.Decision_DECISION_ALLOW),
@@ -92,6 +100,10 @@ func TestAlertRaisedForBlockScore(t *testing.T) {
 	wantNames := []string{"new_counterparty_ratio_24h", "sanctioned_exposure_24h", "value_out_sum_1h", "account_age_days"}
 	if !reflect.DeepEqual(wantNames, names) {
 		t.Errorf("sanctions evidence %v, want %v", names, wantNames)
+	}
+
+	if dlq := kafkatest.ReadCommitted(t, s.brokers, stream.DLQTopic(s.input)); len(dlq) != 1 || string(dlq[0].Value) != "not a score" {
+		t.Errorf("DLQ holds %d records, want the undecodable score", len(dlq))
 	}
 
 	low := forEntity(all, "1:0xeee")
