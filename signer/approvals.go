@@ -2,6 +2,7 @@ package signer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,7 +10,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 
@@ -103,9 +106,9 @@ type heldRequest struct {
 	lastErr   string
 }
 
-// heldRequests are the requests held for approvals, by request id. They live in memory:
-// a restart forgets them (their approvals are on signer.approvals; the request must be
-// sent again, and approved again).
+// heldRequests are the requests held for approvals, by request id, in memory; each is
+// also kept in the RequestLog (heldEntry, synced at every change) and read back from it
+// on first use after a restart. PruneHeld forgets finished ones.
 type heldRequests struct {
 	mu sync.Mutex
 	m  map[string]*heldRequest
@@ -172,6 +175,19 @@ func (s *Server) statusLocked(h *heldRequest) RequestStatus {
 func (s *Server) hold(ctx context.Context, w http.ResponseWriter, c caller, p *parsedTx, preq policy.Request,
 	d policy.Decision, reqEv record, res string) {
 	id := p.req.RequestID
+	if strings.ContainsFunc(id, unicode.IsControl) {
+		s.refuseWith(ctx, w, c, p.key.ID, id, res, []record{reqEv}, bad("invalid_request_id", "request_id holds a control character"), nil)
+		return
+	}
+	// Held before a restart: go on from where it stands.
+	if existing, err := s.heldRequest(ctx, id); err != nil || existing != nil {
+		if err != nil {
+			s.refuseWith(ctx, w, c, p.key.ID, id, res, []record{reqEv}, err, nil)
+			return
+		}
+		s.answerHeld(ctx, w, c, existing, p)
+		return
+	}
 	approvals, err := policy.NewApprovals(id, p.fp, c.id, preq.Time, d)
 	if err != nil {
 		s.refuseWith(ctx, w, c, p.key.ID, id, res, []record{reqEv},
@@ -196,6 +212,12 @@ func (s *Server) hold(ctx context.Context, w http.ResponseWriter, c caller, p *p
 	if err := s.produce(ctx, reqEv, s.audit(c, "sign", p.key.ID, res, id, auditDenied, reason)); err != nil {
 		s.o.Requests.held.drop(id, h)
 		s.unavailable(w, err)
+		return
+	}
+	if err := s.saveLocked(h); err != nil {
+		s.o.Requests.held.drop(id, h)
+		s.log.Error("held request not saved", "request_id", id, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "the held request could not be saved; send it again", nil)
 		return
 	}
 	s.log.Info("signing request held for approvals", "request_id", id, "key_id", p.key.ID,
@@ -250,6 +272,7 @@ func (s *Server) advanceLocked(ctx context.Context, h *heldRequest) {
 				return // tried again on the next call
 			}
 			h.status = StatusExpired
+			s.saveOrLog(h)
 		case policy.StatusApproved:
 			h.status = StatusApproved
 			s.finishLocked(ctx, h)
@@ -279,7 +302,11 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, c caller) {
 		s.refuse(ctx, w, c, action, "", id, http.StatusBadRequest, "invalid_decision", `decision must be "approved" or "rejected"`, nil)
 		return
 	}
-	h := s.o.Requests.held.get(id)
+	h, err := s.heldRequest(ctx, id)
+	if err != nil {
+		s.refuse(ctx, w, c, action, "", id, http.StatusInternalServerError, "internal", err.Error(), nil)
+		return
+	}
 	if h == nil {
 		s.refuse(ctx, w, c, action, "", id, http.StatusNotFound, "unknown_request", fmt.Sprintf("no request %q is held for approvals", id), nil)
 		return
@@ -327,11 +354,19 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, c caller) {
 		s.unavailable(w, err)
 		return
 	}
+	prevApprovals, prevAccepted, prevStatus := h.approvals, h.accepted, h.status
 	h.approvals, h.accepted = next, append(h.accepted, ap)
-	s.log.Info("approval accepted", "request_id", id, "approver", c.id, "decision", string(dec))
 	if dec == policy.Rejected {
 		h.status = StatusRejected
 	}
+	if err := s.saveLocked(h); err != nil {
+		// On Kafka but not kept: it does not count; the approver may send it again.
+		h.approvals, h.accepted, h.status = prevApprovals, prevAccepted, prevStatus
+		s.log.Error("approval not saved", "request_id", id, "approver", c.id, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "the approval could not be saved; send it again", nil)
+		return
+	}
+	s.log.Info("approval accepted", "request_id", id, "approver", c.id, "decision", string(dec))
 	s.advanceLocked(ctx, h)
 	writeJSON(w, http.StatusOK, s.statusLocked(h))
 }
@@ -358,7 +393,11 @@ func approvalError(err error) (int, string) {
 // getRequest is GET /v1/requests/{id}: where a held request stands (its transaction
 // once signed).
 func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, c caller) {
-	h := s.o.Requests.held.get(r.PathValue("id"))
+	h, err := s.heldRequest(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", err.Error(), nil)
+		return
+	}
 	if h == nil {
 		writeError(w, http.StatusNotFound, "unknown_request", fmt.Sprintf("no request %q is held for approvals", r.PathValue("id")), nil)
 		return
@@ -383,6 +422,16 @@ func (s *Server) finishLocked(ctx context.Context, h *heldRequest) {
 		return
 	}
 	h.status, h.tx, h.lastErr = StatusSigned, tx, ""
+	s.saveOrLog(h)
+}
+
+// saveOrLog saves h, logging a failure: what it records (signed, expired) is on Kafka
+// already, and a restart that misses it only does again what is idempotent (signs the
+// same transaction at the same nonce, audits the expiry again).
+func (s *Server) saveOrLog(h *heldRequest) {
+	if err := s.saveLocked(h); err != nil {
+		s.log.Error("held request not saved", "request_id", h.p.req.RequestID, "status", h.status, "err", err)
+	}
 }
 
 func (s *Server) signHeld(ctx context.Context, h *heldRequest) (*TxResponse, error) {
@@ -445,4 +494,124 @@ func (s *Server) signHeld(ctx context.Context, h *heldRequest) (*TxResponse, err
 		"nonce", n, "hash", hash, "approvers", strings.Join(approvers, ","))
 	return &TxResponse{RequestID: id, RawTx: hexutil.Encode(raw), Hash: hash, From: from.Hex(), Nonce: n,
 		Policy: h.res, Rule: h.d.RuleName}, nil
+}
+
+// heldKeyPrefix prefixes a held request's key in the RequestLog's database; request ids
+// (the log's other keys) hold no control character, so they never start with it.
+const heldKeyPrefix = "\x00held\x00"
+
+// heldEntry is a held request as the RequestLog keeps it (synced), so that a restarted
+// signer goes on collecting its approvals: the request as sent, who sent it and when,
+// the decision that held it, the approvals accepted, and where it stands.
+type heldEntry struct {
+	Request   TxRequest         `json:"request"`
+	Requester string            `json:"requester"`
+	Remote    string            `json:"remote,omitempty"`
+	Time      time.Time         `json:"time"`
+	Decision  policy.Decision   `json:"decision"`
+	Resource  string            `json:"resource"`
+	Accepted  []policy.Approval `json:"accepted,omitempty"`
+	Status    string            `json:"status"`
+	Tx        *TxResponse       `json:"tx,omitempty"`
+}
+
+// saveLocked writes h to the RequestLog, synced; the caller holds h.mu.
+func (s *Server) saveLocked(h *heldRequest) error {
+	d := h.d
+	d.Trace = nil
+	b, err := json.Marshal(heldEntry{Request: h.p.req, Requester: h.requester.id, Remote: h.requester.remote, Time: h.preq.Time,
+		Decision: d, Resource: h.res, Accepted: h.accepted, Status: h.status, Tx: h.tx})
+	if err != nil {
+		return err
+	}
+	if err := s.o.Requests.db.Set([]byte(heldKeyPrefix+h.p.req.RequestID), b, pebble.Sync); err != nil {
+		return fmt.Errorf("signer: request log: %w", err)
+	}
+	return nil
+}
+
+// heldRequest returns the request held under id: the one in memory, or else the one the
+// RequestLog kept (a restart), rebuilt — its approvals replayed — and put in memory.
+func (s *Server) heldRequest(ctx context.Context, id string) (*heldRequest, error) {
+	if h := s.o.Requests.held.get(id); h != nil {
+		return h, nil
+	}
+	v, closer, err := s.o.Requests.db.Get([]byte(heldKeyPrefix + id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("signer: request log: %w", err)
+	}
+	var e heldEntry
+	err = json.Unmarshal(v, &e)
+	closer.Close()
+	if err != nil {
+		return nil, fmt.Errorf("signer: held request %q: %w", id, err)
+	}
+	p, err := s.parseTx(ctx, e.Request)
+	if err != nil {
+		return nil, fmt.Errorf("signer: held request %q: %w", id, err)
+	}
+	preq, err := s.policyRequest(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	preq.Time = e.Time
+	approvals, err := policy.NewApprovals(id, p.fp, e.Requester, e.Time, e.Decision)
+	if err != nil {
+		return nil, fmt.Errorf("signer: held request %q: %w", id, err)
+	}
+	for _, a := range e.Accepted {
+		if err := approvals.Add(a); err != nil {
+			return nil, fmt.Errorf("signer: held request %q: approval of %s: %w", id, a.ApproverID, err)
+		}
+	}
+	h := &heldRequest{p: p, preq: preq, d: e.Decision, res: e.Resource, requester: caller{id: e.Requester, remote: e.Remote},
+		approvals: approvals, accepted: e.Accepted, status: e.Status, tx: e.Tx}
+	existing, err := s.o.Requests.held.put(id, h, s.o.Now())
+	if existing != nil {
+		return existing, nil
+	}
+	return h, err
+}
+
+// PruneHeld forgets the held requests whose approval window closed more than
+// HeldRetention before now, in memory and in the log. It blocks on the log.
+func (l *RequestLog) PruneHeld(now time.Time) (int, error) {
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte(heldKeyPrefix), UpperBound: []byte(heldKeyPrefix + "\xff")})
+	if err != nil {
+		return 0, fmt.Errorf("signer: request log: %w", err)
+	}
+	var old []string
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return 0, fmt.Errorf("signer: request log: %w", err)
+		}
+		var e struct {
+			Decision struct{ ApprovalExpiry time.Time }
+		}
+		if json.Unmarshal(v, &e) != nil || now.Sub(e.Decision.ApprovalExpiry) > HeldRetention {
+			old = append(old, string(it.Key()))
+		}
+	}
+	if err := it.Close(); err != nil {
+		return 0, fmt.Errorf("signer: request log: %w", err)
+	}
+	b := l.db.NewBatch()
+	defer b.Close()
+	for _, k := range old {
+		_ = b.Delete([]byte(k), nil)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return 0, fmt.Errorf("signer: request log: %w", err)
+	}
+	l.held.mu.Lock()
+	for _, k := range old {
+		delete(l.held.m, strings.TrimPrefix(k, heldKeyPrefix))
+	}
+	l.held.mu.Unlock()
+	return len(old), nil
 }

@@ -54,6 +54,10 @@ type apiEnv struct {
 	brokers []string
 	now     atomic.Int64 // unix nanoseconds
 	ks      *keys.Keystore
+	opts    signer.Options // without Requests
+	rlDir   string
+	rl      *signer.RequestLog
+	hs      *httptest.Server
 }
 
 func newAPIEnv(t testing.TB, policyJSON string) *apiEnv {
@@ -87,11 +91,6 @@ func newAPIEnv(t testing.TB, policyJSON string) *apiEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = nm.Close() })
-	rl, err := signer.OpenRequestLog(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rl.Close() })
 	store := policy.NewStore()
 	p, err := policy.ParsePolicy([]byte(policyJSON))
 	if err != nil {
@@ -108,19 +107,48 @@ func newAPIEnv(t testing.TB, policyJSON string) *apiEnv {
 	for id, tok := range approvalTokens {
 		ops = append(ops, signer.Operator{ID: id, Token: tok})
 	}
-	srv, err := signer.NewServer(signer.Options{
+	e.opts = signer.Options{
 		Backends: map[string]keys.Backend{keys.BackendKeystore: e.ks}, Policies: store,
-		Engine: policy.NewEngine(store, policy.NewMemState()), Nonces: nm, Requests: rl, Client: cl,
+		Engine: policy.NewEngine(store, policy.NewMemState()), Nonces: nm, Client: cl,
 		Operators: ops, ChainIDs: []uint64{chainID}, Now: func() time.Time { return time.Unix(0, e.now.Load()) },
 		Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	e.url = hs.URL
+	e.rlDir = t.TempDir()
+	e.start()
+	t.Cleanup(e.stop)
 	return e
+}
+
+// start opens the request log and serves a Server over it.
+func (e *apiEnv) start() {
+	e.t.Helper()
+	rl, err := signer.OpenRequestLog(e.rlDir, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	o := e.opts
+	o.Requests = rl
+	srv, err := signer.NewServer(o)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.rl, e.hs = rl, httptest.NewServer(srv)
+	e.url = e.hs.URL
+}
+
+func (e *apiEnv) stop() {
+	if e.hs != nil {
+		e.hs.Close()
+		_ = e.rl.Close()
+		e.hs = nil
+	}
+}
+
+// restart replaces the Server and its request log with new ones on the same directory,
+// as a restarted signer has them (the nonce store, keystore and policies are kept).
+func (e *apiEnv) restart() {
+	e.stop()
+	e.start()
 }
 
 func (e *apiEnv) advance(d time.Duration) { e.now.Add(int64(d)) }
@@ -422,4 +450,52 @@ func FuzzApproval(f *testing.F) {
 			t.Fatalf("%q: status %d", body, st)
 		}
 	})
+}
+
+// TestApprovalsSurviveRestart: a request held with one approval is still held, with that
+// approval, by a restarted signer (new Server, request log reopened): a replay of the
+// first approval is still refused, the second one signs it, and the held request is
+// then pruned once its window closed HeldRetention ago.
+func TestApprovalsSurviveRestart(t *testing.T) {
+	e := newAPIEnv(t, approvalsPolicy)
+	var held signer.RequestStatus
+	if st := e.call("operator:alice", "POST", "/v1/sign/transaction", e.tx("restart-1", "5000"), &held); st != http.StatusAccepted {
+		t.Fatalf("held: %d %+v", st, held)
+	}
+	ok := signer.ApprovalRequest{Decision: "approved", RequestHash: held.RequestHash}
+	var got signer.RequestStatus
+	if st := e.call("operator:bob", "POST", "/v1/requests/restart-1/approvals", ok, &got); st != 200 || got.ApprovalsValid != 1 {
+		t.Fatalf("bob: %d %+v", st, got)
+	}
+	e.restart()
+	if st := e.call("operator:alice", "GET", "/v1/requests/restart-1", nil, &got); st != 200 ||
+		got.Status != signer.StatusPendingApprovals || len(got.Approvals) != 1 || got.Approvals[0].Approver != "operator:bob" {
+		t.Fatalf("GET after restart: %d %+v", st, got)
+	}
+	var ae apiErr
+	if st := e.call("operator:bob", "POST", "/v1/requests/restart-1/approvals", ok, &ae); st != http.StatusConflict || ae.Error != "approval_replayed" {
+		t.Fatalf("bob again after restart: %d %+v", st, ae)
+	}
+	e.restart()
+	if st := e.call("operator:carol", "POST", "/v1/requests/restart-1/approvals", ok, &got); st != 200 ||
+		got.Status != signer.StatusSigned || got.Transaction == nil || got.Transaction.Nonce != 0 {
+		t.Fatalf("carol: %d %+v", st, got)
+	}
+	e.restart()
+	var again signer.TxResponse
+	if st := e.call("operator:alice", "POST", "/v1/sign/transaction", e.tx("restart-1", "5000"), &again); st != 200 || again.Hash != got.Transaction.Hash {
+		t.Fatalf("sign retry after restart: %d %+v, want %s", st, again, got.Transaction.Hash)
+	}
+	if n := e.records(signer.TopicSigned); n != 1 {
+		t.Fatalf("%d SignedTransaction records, want 1", n)
+	}
+	if n, err := e.rl.PruneHeld(time.Unix(0, e.now.Load()).Add(time.Hour + signer.HeldRetention - time.Minute)); err != nil || n != 0 {
+		t.Fatalf("prune before the retention: %d %v", n, err)
+	}
+	if n, err := e.rl.PruneHeld(time.Unix(0, e.now.Load()).Add(time.Hour + signer.HeldRetention + time.Minute)); err != nil || n != 1 {
+		t.Fatalf("prune after the retention: %d %v", n, err)
+	}
+	if st := e.call("operator:alice", "GET", "/v1/requests/restart-1", nil, &ae); st != http.StatusNotFound {
+		t.Fatalf("GET after prune: %d %+v", st, ae)
+	}
 }

@@ -81,8 +81,9 @@
 // the nonce reserved then, and steps 4–6 run; the answer and GET /v1/requests/{id}
 // carry the transaction, and the sign request sent again answers it. A window that
 // closes without the quorum expires the request (a SYSTEM AuditRecord). Held requests
-// live in memory (at most MaxHeldRequests): a restart forgets them, and they must be
-// sent and approved again.
+// (at most MaxHeldRequests at once) are kept in the RequestLog, synced at every change
+// (an approval counts once it is on Kafka and kept), so a restarted signer goes on
+// collecting their approvals; they are pruned HeldRetention after their window closes.
 //
 // # Safe
 //

@@ -256,12 +256,13 @@ func (s *Service) Run(ctx context.Context) (err error) {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	g.Go(func() error { return prune(gctx, ps, log) })
+	g.Go(func() error { return prune(gctx, ps, api.o.Requests, log) })
 	return g.Wait()
 }
 
-// prune drops policy usage older than policy.MaxWindow once an hour, bounding the state.
-func prune(ctx context.Context, st policy.State, log *slog.Logger) error {
+// prune drops policy usage older than policy.MaxWindow, and held requests finished for
+// HeldRetention, once an hour, bounding the state.
+func prune(ctx context.Context, st policy.State, rl *RequestLog, log *slog.Logger) error {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -271,6 +272,9 @@ func prune(ctx context.Context, st policy.State, log *slog.Logger) error {
 		case now := <-t.C:
 			if err := st.Prune(ctx, now.Add(-policy.MaxWindow)); err != nil && ctx.Err() == nil {
 				log.Warn("policy state prune failed", "err", err)
+			}
+			if _, err := rl.PruneHeld(now); err != nil {
+				log.Warn("held requests prune failed", "err", err)
 			}
 		}
 	}
