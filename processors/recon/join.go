@@ -51,7 +51,8 @@ const (
 	subjTransfer = "t"
 )
 
-// Rules, in the order the join applies them to a transfer (see the package doc).
+// Rules: the names a result gives, in ReconciliationResult.rule, for what decided its
+// status (see the package doc for the order they are tried in).
 const (
 	RuleExactAmount      = "intent.exact_amount"
 	RulePartialAmount    = "intent.partial_amount"
