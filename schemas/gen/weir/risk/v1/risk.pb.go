@@ -605,8 +605,11 @@ type FeatureVector struct {
 	// sanctions_list_version identifies the sanctions list the exposure features were
 	// computed against (the list's publication id and date, e.g. "ofac-sdn:2026-11-20").
 	SanctionsListVersion string `protobuf:"bytes,8,opt,name=sanctions_list_version,json=sanctionsListVersion,proto3" json:"sanctions_list_version,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// transaction_hash is the chain transaction of the subject event, when it is a
+	// transfer ("0x…" lowercase hex), so scores and alerts can name the transactions.
+	TransactionHash string `protobuf:"bytes,9,opt,name=transaction_hash,json=transactionHash,proto3" json:"transaction_hash,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *FeatureVector) Reset() {
@@ -691,6 +694,13 @@ func (x *FeatureVector) GetFeatures() []*Feature {
 func (x *FeatureVector) GetSanctionsListVersion() string {
 	if x != nil {
 		return x.SanctionsListVersion
+	}
+	return ""
+}
+
+func (x *FeatureVector) GetTransactionHash() string {
+	if x != nil {
+		return x.TransactionHash
 	}
 	return ""
 }
@@ -859,9 +869,12 @@ type RiskScore struct {
 	// FeatureVector.sanctions_list_version).
 	SanctionsListVersion string `protobuf:"bytes,16,opt,name=sanctions_list_version,json=sanctionsListVersion,proto3" json:"sanctions_list_version,omitempty"`
 	// rules_version identifies the rule set evaluated (its content hash).
-	RulesVersion  string `protobuf:"bytes,17,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RulesVersion string `protobuf:"bytes,17,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
+	// transaction_hash is the chain transaction of the subject event, when it is a
+	// transfer (FeatureVector.transaction_hash).
+	TransactionHash string `protobuf:"bytes,18,opt,name=transaction_hash,json=transactionHash,proto3" json:"transaction_hash,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RiskScore) Reset() {
@@ -1009,6 +1022,13 @@ func (x *RiskScore) GetSanctionsListVersion() string {
 func (x *RiskScore) GetRulesVersion() string {
 	if x != nil {
 		return x.RulesVersion
+	}
+	return ""
+}
+
+func (x *RiskScore) GetTransactionHash() string {
+	if x != nil {
+		return x.TransactionHash
 	}
 	return ""
 }
@@ -1370,7 +1390,7 @@ const file_weir_risk_v1_risk_proto_rawDesc = "" +
 	"\x05fixed\x18\x02 \x01(\v2\x13.weir.risk.v1.FixedH\x00R\x05fixed\x12\x1c\n" +
 	"\x05units\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01H\x00R\x05units\x12\x14\n" +
 	"\x05asset\x18\x04 \x01(\tR\x05assetB\a\n" +
-	"\x05value\"\x8d\x03\n" +
+	"\x05value\"\xb8\x03\n" +
 	"\rFeatureVector\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12?\n" +
 	"\ventity_type\x18\x02 \x01(\x0e2\x18.weir.risk.v1.EntityTypeB\x04\x98\xb5\x18\x01R\n" +
@@ -1381,14 +1401,15 @@ const file_weir_risk_v1_risk_proto_rawDesc = "" +
 	"featureSet\x12.\n" +
 	"\x13feature_set_version\x18\x06 \x01(\rR\x11featureSetVersion\x121\n" +
 	"\bfeatures\x18\a \x03(\v2\x15.weir.risk.v1.FeatureR\bfeatures\x124\n" +
-	"\x16sanctions_list_version\x18\b \x01(\tR\x14sanctionsListVersion\"S\n" +
+	"\x16sanctions_list_version\x18\b \x01(\tR\x14sanctionsListVersion\x12)\n" +
+	"\x10transaction_hash\x18\t \x01(\tR\x0ftransactionHash\"S\n" +
 	"\x06Reason\x12\x18\n" +
 	"\x04code\x18\x01 \x01(\tB\x04\x98\xb5\x18\x01R\x04code\x12\x17\n" +
 	"\arule_id\x18\x02 \x01(\tR\x06ruleId\x12\x16\n" +
 	"\x06detail\x18\x03 \x01(\tR\x06detail\"E\n" +
 	"\fContribution\x12\x18\n" +
 	"\afeature\x18\x01 \x01(\tR\afeature\x12\x1b\n" +
-	"\tweight_bp\x18\x02 \x01(\x05R\bweightBp\"\x95\x06\n" +
+	"\tweight_bp\x18\x02 \x01(\x05R\bweightBp\"\xc0\x06\n" +
 	"\tRiskScore\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12?\n" +
 	"\ventity_type\x18\x02 \x01(\x0e2\x18.weir.risk.v1.EntityTypeB\x04\x98\xb5\x18\x01R\n" +
@@ -1409,7 +1430,8 @@ const file_weir_risk_v1_risk_proto_rawDesc = "" +
 	"featureSet\x12.\n" +
 	"\x13feature_set_version\x18\x0f \x01(\rR\x11featureSetVersion\x124\n" +
 	"\x16sanctions_list_version\x18\x10 \x01(\tR\x14sanctionsListVersion\x12#\n" +
-	"\rrules_version\x18\x11 \x01(\tR\frulesVersion\"\xae\x06\n" +
+	"\rrules_version\x18\x11 \x01(\tR\frulesVersion\x12)\n" +
+	"\x10transaction_hash\x18\x12 \x01(\tR\x0ftransactionHash\"\xae\x06\n" +
 	"\tRiskAlert\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12\x1f\n" +
 	"\balert_id\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01R\aalertId\x12\x1e\n" +
