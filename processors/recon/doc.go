@@ -106,16 +106,16 @@
 // therefore held (store "held", with a timer) for Config.Hold of event time (default 2
 // minutes): an intent arriving meanwhile applies the held transfers to its deposit
 // address that are not older than its creation, and a signed payout those of its
-// transaction to its destination. Once the watermark passes a held transfer's time
-// plus the hold, it is forgotten: it was to an address that is none of ours.
+// transaction to its destination and its transaction's reversal (reverted transactions
+// that match no signed payout are held the same way). Once the watermark passes a held
+// record's time plus the hold, it is forgotten: it was none of ours.
 //
 // # Known limits
 //
-// A payment that overtakes its intent by more than the hold is not reconciled; a
-// payout's reversal that overtakes its signed transaction is not seen (reversals are
-// not held). Reverted transactions of every sender are broadcast to every join task
-// (the rekey stage cannot tell which are payouts). Holding costs a store write and a
-// timer for every transfer to an address that is not ours. State is not expired: the
+// A payment that overtakes its intent or signed payout by more than the hold is not
+// reconciled. Reverted transactions of every sender are broadcast to every join task
+// (the rekey stage cannot tell which are payouts), and held there. Holding costs a
+// store write and a timer for every transfer to an address that is not ours. State is not expired: the
 // join keeps every intent and payout it saw. A result made final by confirmation depth
 // rather than FINALIZED can still be retracted by a deeper reorg; the gateway ignores
 // a RETRACTED for an intent it already moved to SUCCEEDED.

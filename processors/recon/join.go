@@ -424,6 +424,23 @@ func (c *call) signed(b []byte, payoutID string) error {
 	if err := c.txs.Put([]byte(chainKey(st.GetChainId())+"/"+s.Tx), []byte(payoutID)); err != nil {
 		return err
 	}
+	// Its reversal may have overtaken it (the signed transaction travels three stages).
+	var tx chainv1.Transaction
+	rev, err := c.takeHeld(heldTxKey(st.GetChainId(), s.Tx), func(v []byte) (time.Time, error) {
+		if err := codec.Unmarshal(v, &tx); err != nil {
+			return time.Time{}, fmt.Errorf("held transaction: %w", err)
+		}
+		return tx.GetMeta().GetEventTime().AsTime(), nil
+	})
+	if err != nil {
+		return err
+	}
+	if rev != nil && s.FailedTx == nil {
+		c.setFailed(s, &tx)
+		if err := c.index(*s.FailedTx, s); err != nil {
+			return err
+		}
+	}
 	if s.Merchant == "" {
 		return c.save(s) // the payout reports once it arrives
 	}
@@ -494,19 +511,7 @@ func (c *call) transfer(b []byte) error {
 // passes its time plus Config.Hold, in case the intent or payout that explains it is
 // still in the other stages.
 func (c *call) hold(b []byte, to string, tr transferRec) error {
-	hold := c.h.cfg.Hold
-	if hold <= 0 {
-		return nil
-	}
-	until := time.Unix(0, tr.Time).Add(hold)
-	if wm := c.ctx.Watermark(); !wm.IsZero() && !until.After(wm) {
-		return nil // already past its hold
-	}
-	k := fmt.Sprintf("%s\x00%0*d%s", to, blockDigits, tr.Time, tr.ID)
-	if err := c.held.Put([]byte(k), b); err != nil {
-		return err
-	}
-	return c.ctx.Schedule(until, []byte(heldTimer+k))
+	return c.holdFor(fmt.Sprintf("%s\x00%0*d%s", to, blockDigits, tr.Time, tr.ID), b, time.Unix(0, tr.Time))
 }
 
 // release applies the transfers held for address whose time is not before since and
@@ -639,17 +644,20 @@ func (c *call) failedTx(b []byte) error {
 		return fmt.Errorf("decode transaction: %w", err)
 	}
 	c.ctx.SetTime(tx.GetMeta().GetEventTime().AsTime())
-	id, ok, err := c.txs.Get([]byte(chainKey(tx.GetChainId()) + "/" + strings.ToLower(tx.GetHash())))
-	if err != nil || !ok {
-		return err // not a payout's transaction (or not on this partition)
+	hk := heldTxKey(tx.GetChainId(), strings.ToLower(tx.GetHash()))
+	id, ok, err := c.txs.Get([]byte(hk[len(heldTxPrefix):]))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// Not a payout's transaction, or its signed transaction is still on its way.
+		return c.holdFor(hk, b, tx.GetMeta().GetEventTime().AsTime())
 	}
 	s, err := c.load(subjPayout + "/" + string(id))
 	if err != nil || s == nil || s.FailedTx != nil {
 		return err
 	}
-	s.FailedTx = &transferRec{ID: tx.GetMeta().GetEventId(), Tx: strings.ToLower(tx.GetHash()), Chain: tx.GetChainId(),
-		Block: tx.GetBlock().GetNumber(), Time: tx.GetMeta().GetEventTime().AsTime().UnixNano(),
-		Finalized: tx.GetConfirmation() == chainv1.ConfirmationStatus_CONFIRMATION_STATUS_FINALIZED}
+	c.setFailed(s, &tx)
 	if err := c.index(*s.FailedTx, s); err != nil {
 		return err
 	}
@@ -660,6 +668,52 @@ func (c *call) failedTx(b []byte) error {
 		return err
 	}
 	return c.save(s)
+}
+
+func (c *call) setFailed(s *subject, tx *chainv1.Transaction) {
+	s.FailedTx = &transferRec{ID: tx.GetMeta().GetEventId(), Tx: strings.ToLower(tx.GetHash()), Chain: tx.GetChainId(),
+		Block: tx.GetBlock().GetNumber(), Time: tx.GetMeta().GetEventTime().AsTime().UnixNano(),
+		Finalized: tx.GetConfirmation() == chainv1.ConfirmationStatus_CONFIRMATION_STATUS_FINALIZED}
+}
+
+// heldTxPrefix starts the held key of a reverted transaction; no address starts so.
+const heldTxPrefix = "\x00tx\x00"
+
+// heldTxKey is the held key of a reverted transaction; without the prefix, its key in
+// the txs store.
+func heldTxKey(chain uint64, hash string) string { return heldTxPrefix + chainKey(chain) + "/" + hash }
+
+// holdFor keeps value under key in the held store until the watermark passes at plus
+// Config.Hold.
+func (c *call) holdFor(key string, value []byte, at time.Time) error {
+	hold := c.h.cfg.Hold
+	if hold <= 0 {
+		return nil
+	}
+	until := at.Add(hold)
+	if wm := c.ctx.Watermark(); !wm.IsZero() && !until.After(wm) {
+		return nil // already past its hold
+	}
+	if err := c.held.Put([]byte(key), value); err != nil {
+		return err
+	}
+	return c.ctx.Schedule(until, []byte(heldTimer+key))
+}
+
+// takeHeld returns and forgets the value held under key, if any.
+func (c *call) takeHeld(key string, at func([]byte) (time.Time, error)) ([]byte, error) {
+	v, ok, err := c.held.Get([]byte(key))
+	if err != nil || !ok {
+		return nil, err
+	}
+	t, err := at(v)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.held.Delete([]byte(key)); err != nil {
+		return nil, err
+	}
+	return v, c.ctx.Cancel(t.Add(c.h.cfg.Hold), []byte(heldTimer+key))
 }
 
 func (c *call) block(b []byte) error {

@@ -348,6 +348,20 @@ func TestPayoutFailed(t *testing.T) {
 	if h := got["po_f"][1].GetTransactionHashes(); len(h) != 1 || h[0] != txHash("po_f") {
 		t.Errorf("transaction hashes %v", h)
 	}
+
+	// The reversal overtakes the signed transaction (which travels three stages): it is
+	// held, and the payout is FAILED as soon as it is signed.
+	s.produce(s.payout("po_f2", "m_1", addr("dest-f2"), "5000", "req_f2", 1, base))
+	s.produce(s.transaction(txHash("po_f2"), 31, 2, base.Add(2*time.Minute)))
+	s.settle()
+	s.produce(s.signed("req_f2", txHash("po_f2"), base.Add(time.Second)))
+	s.expect(map[string][]string{
+		"po_f": {
+			"v1 PENDING payout.signed_not_mined recv= diff= final=false transfers=0",
+			"v2 FAILED payout.reverted recv=0 diff= final=false transfers=0",
+		},
+		"po_f2": {"v1 FAILED payout.reverted recv=0 diff= final=false transfers=0"},
+	})
 }
 
 // TestRestart stops the processor mid-stream and deletes its local state, so that the
