@@ -127,6 +127,9 @@ type Event struct {
 	ID string
 	// TraceID is carried to the vector's Meta.trace_id.
 	TraceID string
+	// TxHash is the transfer's transaction hash, carried to the vector's
+	// transaction_hash; not kept in the state.
+	TxHash string
 	// Entity is the entity the features are about ("<chain id>:<address>"). Required.
 	Entity string
 	// Direction is Out when Entity sent the transfer, In when it received it.
@@ -249,6 +252,7 @@ func (e *Engine) Compute(st State, ev Event) (*riskv1.FeatureVector, error) {
 		EntityType:           e.set.Entity,
 		EntityId:             ev.Entity,
 		SubjectEventId:       ev.ID,
+		TransactionHash:      ev.TxHash,
 		FeatureSet:           e.set.Name,
 		FeatureSetVersion:    e.set.Version,
 		SanctionsListVersion: e.SanctionsVersion(),

@@ -46,7 +46,8 @@ func TransferEvent(tr *chainv1.Transfer, dir Direction) (Event, error) {
 	}
 	ev := Event{
 		ID: tr.GetMeta().GetEventId(), TraceID: tr.GetMeta().GetTraceId(), Direction: dir,
-		Asset: tr.GetAmount().GetAsset(), Amount: amount, Time: tr.GetMeta().GetEventTime().AsTime(),
+		TxHash: strings.ToLower(tr.GetTransactionHash()),
+		Asset:  tr.GetAmount().GetAsset(), Amount: amount, Time: tr.GetMeta().GetEventTime().AsTime(),
 	}
 	self, other := from, to
 	if dir == In {

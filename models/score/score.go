@@ -352,6 +352,9 @@ func (s *Scorer) Score(v *riskv1.FeatureVector, subj Subject) (*riskv1.RiskScore
 		SanctionsListVersion: v.GetSanctionsListVersion(),
 		RulesVersion:         s.RulesVersion(),
 	}
+	if subject == v.GetSubjectEventId() {
+		out.TransactionHash = v.GetTransactionHash()
+	}
 	return out, nil
 }
 

@@ -316,6 +316,7 @@ func TestStamped(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := set(quiet(), fixed("not_a_model_feature", 42, 3))
+	v.TransactionHash = "0x" + strings.Repeat("ab", 32)
 	want := proto.Clone(v).(*riskv1.FeatureVector)
 	got, err := s.Score(v, score.Subject{})
 	if err != nil {
@@ -334,6 +335,7 @@ func TestStamped(t *testing.T) {
 	check("entity_type", got.EntityType, riskv1.EntityType_ENTITY_TYPE_ADDRESS)
 	check("entity_id", got.EntityId, v.EntityId)
 	check("subject_event_id", got.SubjectEventId, v.SubjectEventId)
+	check("transaction_hash", got.TransactionHash, v.TransactionHash)
 	check("feature_vector_event_id", got.FeatureVectorEventId, v.Meta.EventId)
 	check("model_id", got.ModelId, "address_activity_gbm")
 	check("model_version", got.ModelVersion, meta.Version)
@@ -371,6 +373,7 @@ func TestStamped(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("subject_event_id", got.SubjectEventId, payout)
+	check("transaction_hash of another subject", got.TransactionHash, "")
 	check("event_id", got.Meta.EventId, eventid.New("weir.risk.v1.RiskScore", "address_activity_gbm", meta.Version, payout))
 }
 

@@ -61,6 +61,7 @@ type trigger struct {
 	rule     string
 	severity riskv1.Severity
 	subject  string // subject event id, or the score's event id when it has none
+	tx       string // the subject's transaction hash, or subject when the score has none
 }
 
 // Process raises, folds or drops one score.
@@ -87,6 +88,9 @@ func (h *handler) Process(ctx *stream.Context, rec *kgo.Record) error {
 	tr := trigger{score: &s, at: at, rule: rule, severity: h.severity(&s), subject: s.GetSubjectEventId()}
 	if tr.subject == "" {
 		tr.subject = s.GetMeta().GetEventId()
+	}
+	if tr.tx = s.GetTransactionHash(); tr.tx == "" {
+		tr.tx = tr.subject
 	}
 
 	seen, err := ctx.Store(seenStore)
@@ -177,7 +181,7 @@ func (h *handler) raise(ctx *stream.Context, open *stream.Store, key []byte, tr 
 		Decision:             s.GetDecision(),
 	}
 	if h.cfg.MaxTransactionHashes > 0 {
-		a.TransactionHashes = []string{tr.subject}
+		a.TransactionHashes = []string{tr.tx}
 	}
 	cur := &openAlert{closeAt: tr.at.Add(h.cfg.SuppressionWindow), alert: a, model: s.GetModelId(),
 		threshold: s.GetThresholdBp(), trace: s.GetMeta().GetTraceId()}
@@ -195,8 +199,8 @@ func (h *handler) fold(ctx *stream.Context, open *stream.Store, key []byte, cur 
 	s, a := tr.score, cur.alert
 	a.Suppressed++
 	cur.pending++
-	if len(a.TransactionHashes) < h.cfg.MaxTransactionHashes && !slices.Contains(a.TransactionHashes, tr.subject) {
-		a.TransactionHashes = append(a.TransactionHashes, tr.subject)
+	if len(a.TransactionHashes) < h.cfg.MaxTransactionHashes && !slices.Contains(a.TransactionHashes, tr.tx) {
+		a.TransactionHashes = append(a.TransactionHashes, tr.tx)
 	}
 	for _, r := range s.GetReasons() {
 		if len(a.Reasons) >= maxReasons {

@@ -35,8 +35,10 @@ func TestAlertRaisedForBlockScore(t *testing.T) {
 	if err := s.cl.ProduceSync(t.Context(), poison).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+	blockScore := score("1:0xaaa", blockSubject, 0, riskv1.Decision_DECISION_BLOCK, velocity, modelReason)
+	blockScore.TransactionHash = "0x5e1f" // the scored transfer's transaction, named by the alert
 	s.produce(
-		score("1:0xaaa", blockSubject, 0, riskv1.Decision_DECISION_BLOCK, velocity, modelReason),
+		blockScore,
 		score("1:0xbbb", subject("bb01"), 0, riskv1.Decision_DECISION_ALLOW),
 		score("1:0xccc", subject("cc01"), 0, riskv1.Decision_DECISION_ALLOW, modelReason),
 		score("1:0xddd", subject("dd01"), 0, riskv1.Decision_DECISION_REVIEW, sanctioned, modelReason),
@@ -75,7 +77,7 @@ func TestAlertRaisedForBlockScore(t *testing.T) {
 			{Name: "value_out_sum_1h", Value: &riskv1.Feature_Units{Units: "1500000000"}, Asset: "USDC"},
 			fixed("account_age_days", 3, 0), // the model's contributions, in order
 		},
-		TransactionHashes:    []string{blockSubject},
+		TransactionHashes:    []string{"0x5e1f"},
 		ModelVersion:         "v7",
 		SanctionsListVersion: "ofac-sdn:2026-11-20",
 		Suppressed:           0,

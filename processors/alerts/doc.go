@@ -17,11 +17,10 @@
 // then those sharing a word with a rule reason's code or rule ("SANCTIONED_COUNTERPARTY"
 // → "sanctioned_exposure_24h"), then those the model's contributions name.
 //
-// Transaction hashes: a RiskScore carries subject_event_id, the event id of the scored
-// transfer, which is a SHA-256 over chain id, block hash, tx hash and log index
-// (schemas/eventid) and cannot be turned back into the tx hash. Until RiskScore carries
-// the hash (a schema change, see the package's report), transaction_hashes holds the
-// subject event ids of the triggering scores, at most Config.MaxTransactionHashes (20).
+// Transaction hashes: transaction_hashes holds the RiskScore.transaction_hash of the
+// triggering scores (the scored transfer's transaction), at most
+// Config.MaxTransactionHashes (20). A score without one (a payout scored by the gateway)
+// contributes its subject event id instead.
 //
 // Deduplication: a trigger whose (entity, rule, subject event id) was seen within
 // Config.DedupWindow (24 h of event time) at the same or a higher severity raises
@@ -31,7 +30,7 @@
 // Suppression: the first trigger for an (entity, rule) opens an alert and emits it at
 // once (version 1). Triggers for the same (entity, rule) within Config.SuppressionWindow
 // (1 h of event time) from that first trigger are folded into it: suppressed counts them,
-// their subject ids are appended to transaction_hashes, their reasons merged, the
+// their transaction hashes are appended to transaction_hashes, their reasons merged, the
 // evidence, model and sanctions list versions follow the latest. Folding emits nothing by
 // itself; the folded alert is re-emitted (same alert_id, version+1) once, when the window
 // closes, or at once when a fold raises the severity (escalation). A trigger after the
