@@ -451,12 +451,7 @@ func (s *Server) signHeld(ctx context.Context, h *heldRequest) (*TxResponse, err
 		return fail(fmt.Errorf("policy usage: %w", err))
 	}
 	chain, from := p.req.ChainID, p.key.Address
-	n, err := s.o.Requests.claim(ctx, id, p.fp, chain, from.Hex(), func(ctx context.Context) (uint64, error) {
-		if p.req.Nonce != nil {
-			return *p.req.Nonce, nil
-		}
-		return s.o.Nonces.Reserve(ctx, chain, from)
-	})
+	n, recorded, err := s.claimNonce(ctx, p)
 	if err != nil {
 		return fail(conflictOr(err))
 	}
@@ -465,8 +460,10 @@ func (s *Server) signHeld(ctx context.Context, h *heldRequest) (*TxResponse, err
 		return fail(err)
 	}
 	payload := types.LatestSignerForChainID(p.chain).Hash(tx)
-	if err := s.o.Nonces.Record(chain, from, n, payload, p.kind); err != nil {
-		return fail(nonceError(err, n))
+	if !recorded {
+		if err := s.o.Nonces.Record(chain, from, n, payload, p.kind); err != nil {
+			return fail(nonceError(err, n))
+		}
 	}
 	signed, err := txsign.SignTx(ctx, backendSigner{b: p.backend, id: p.key.ID, addr: from}, tx, p.chain)
 	if err != nil {

@@ -36,12 +36,15 @@
 //     token's recipient. Deny → 403 policy_denied with the reasons; require_approvals →
 //     202 RequestStatus: the request is held for approvals (see Approvals) and goes on
 //     to steps 4–6 once they are in.
-//  4. The nonce: the request's own, else one reserved from signer/nonce; either way it is
-//     written to the RequestLog (synced) under the request id, so a retry signs the same
-//     transaction at the same nonce.
-//  5. nonce.Manager.Record, fsynced, BEFORE the signature: a different payload at a nonce
-//     already signed is 409 double_sign (unless declared a replacement: "speed_up" or
-//     "cancel").
+//  4. The nonce: the request's own, else one reserved from signer/nonce with the
+//     transaction's signing hash recorded by the double-sign guard in the same fsynced
+//     write (nonce.Manager.ReserveRecord); either way it is written to the RequestLog
+//     (synced) under the request id, so a retry signs the same transaction at the same
+//     nonce.
+//  5. nonce.Manager.Record (done in step 4 for a new nonce), fsynced, BEFORE the
+//     signature: a different payload at a nonce already signed is 409 double_sign (unless
+//     declared a replacement: "speed_up" or "cancel"). The policy usage's fsync runs
+//     alongside steps 4–5 and is awaited before the signature too.
 //  6. txsign.SignTx with the key's backend; the answer is {raw_tx, hash, from, nonce}.
 //
 // # Events

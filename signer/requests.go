@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/ethereum/go-ethereum/core/types"
 )
 
 // ErrRequestConflict is a request id reused for a different request.
@@ -151,4 +152,29 @@ func (l pebbleLogger) Errorf(format string, args ...any) {
 }
 func (pebbleLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf(format, args...))
+}
+
+// claimNonce gives the signing request p its nonce through the RequestLog: the one its
+// request id got before, or its own (p.req.Nonce), or else a new one reserved with the
+// transaction's signing hash recorded by the double-sign guard in the same fsynced
+// write (nonce.Manager.ReserveRecord), in which case recorded is true and the caller
+// skips its Record. Either way the nonce is logged (synced) under the request id before
+// claimNonce returns.
+func (s *Server) claimNonce(ctx context.Context, p *parsedTx) (n uint64, recorded bool, err error) {
+	chain, from := p.req.ChainID, p.key.Address
+	n, err = s.o.Requests.claim(ctx, p.req.RequestID, p.fp, chain, from.Hex(), func(ctx context.Context) (uint64, error) {
+		if p.req.Nonce != nil {
+			return *p.req.Nonce, nil
+		}
+		n, rec, err := s.o.Nonces.ReserveRecord(ctx, chain, from, func(n uint64) ([32]byte, error) {
+			tx, err := s.buildTx(p, n)
+			if err != nil {
+				return [32]byte{}, err
+			}
+			return types.LatestSignerForChainID(p.chain).Hash(tx), nil
+		})
+		recorded = rec
+		return n, err
+	})
+	return n, recorded, err
 }

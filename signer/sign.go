@@ -355,12 +355,7 @@ func (s *Server) signTransaction(w http.ResponseWriter, r *http.Request, c calle
 	// Allowed: the nonce (reserved once per request id), the double-sign guard, then the
 	// signature.
 	chain, from := req.ChainID, p.key.Address
-	n, err := s.o.Requests.claim(ctx, req.RequestID, p.fp, chain, from.Hex(), func(ctx context.Context) (uint64, error) {
-		if req.Nonce != nil {
-			return *req.Nonce, nil
-		}
-		return s.o.Nonces.Reserve(ctx, chain, from)
-	})
+	n, recorded, err := s.claimNonce(ctx, p) // requests.go: a new nonce is reserved and recorded in one write
 	if err != nil {
 		s.refuseWith(ctx, w, c, p.key.ID, req.RequestID, res, []record{reqEv}, conflictOr(err), nil)
 		return
@@ -371,9 +366,11 @@ func (s *Server) signTransaction(w http.ResponseWriter, r *http.Request, c calle
 		return
 	}
 	payload := types.LatestSignerForChainID(p.chain).Hash(tx)
-	if err := s.o.Nonces.Record(chain, from, n, payload, p.kind); err != nil {
-		s.refuseWith(ctx, w, c, p.key.ID, req.RequestID, res, []record{reqEv}, nonceError(err, n), nil)
-		return
+	if !recorded {
+		if err := s.o.Nonces.Record(chain, from, n, payload, p.kind); err != nil {
+			s.refuseWith(ctx, w, c, p.key.ID, req.RequestID, res, []record{reqEv}, nonceError(err, n), nil)
+			return
+		}
 	}
 	if err := usageDurable(); err != nil {
 		s.refuseWith(ctx, w, c, p.key.ID, req.RequestID, res, []record{reqEv},

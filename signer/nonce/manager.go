@@ -264,6 +264,63 @@ func (m *Manager) Reserve(ctx context.Context, chain uint64, from common.Address
 	return n, err
 }
 
+// ReserveRecord is Reserve and Record in one fsynced batch: it hands out the next nonce
+// n as Reserve does and records payloadAt(n) there as the original payload — one fsync
+// instead of two on the signing path. recorded is false, and only the reservation
+// written, when n already has a record (a nonce handed out again after Resync): the
+// caller then calls Record, which accepts only that record's payloads or a declared
+// replacement. If payloadAt fails, nothing is written and n is not handed out. It
+// blocks as Reserve does; payloadAt runs under the account's lock.
+func (m *Manager) ReserveRecord(ctx context.Context, chain uint64, from common.Address,
+	payloadAt func(n uint64) ([32]byte, error)) (n uint64, recorded bool, err error) {
+	a := account{chain, from}
+	err = m.with(a, func(s *acctState) error {
+		st := s.st.clone()
+		if !st.initialized {
+			p, err := m.pending(ctx, chain, from)
+			if err != nil {
+				return fmt.Errorf("nonce: pending nonce of %s: %w", a, err)
+			}
+			st.initialized, st.next, st.free = true, max(p, st.floor), nil
+		}
+		if len(st.free) > 0 {
+			n, st.free = st.free[0], st.free[1:]
+		} else {
+			if st.next == ^uint64(0) {
+				return fmt.Errorf("nonce: %s: nonces exhausted", a)
+			}
+			n = st.next
+			st.next++
+		}
+		_, had, err := m.lookup(a, n)
+		if err != nil {
+			return err
+		}
+		b := m.db.NewBatch()
+		if !had {
+			payload, err := payloadAt(n)
+			if err != nil {
+				b.Close()
+				return err
+			}
+			rec := Record{Nonce: n, Payloads: []Payload{{Hash: payload, Kind: Original}}}
+			if err := b.Set(a.recordKey(n), rec.encode(), nil); err != nil {
+				b.Close()
+				return fmt.Errorf("nonce: write %s nonce %d: %w", a, n, err)
+			}
+		}
+		if err := m.commit(a, s, st, b); err != nil {
+			return err
+		}
+		recorded = !had
+		return nil
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return n, recorded, nil
+}
+
 // Release gives back a reserved nonce that was never recorded, so that the next Reserve
 // hands it out again. Releasing a recorded nonce fails with ErrRecorded, one not
 // reserved with ErrNotReserved, one below the floor with ErrSettled.

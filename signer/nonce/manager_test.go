@@ -414,3 +414,46 @@ func TestOpenOptions(t *testing.T) {
 		t.Fatal("a second manager opened the same directory")
 	}
 }
+
+// TestReserveRecord: ReserveRecord hands out the nonces Reserve would and records the
+// payload at each in the same write (a different payload there is then a double sign,
+// across a reopen too); a failing payload function takes no nonce; a nonce handed out
+// again after Resync that already has a record is reserved but not recorded over.
+func TestReserveRecord(t *testing.T) {
+	dir := t.TempDir()
+	m, err := nonce.Open(dir, fixed(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	at := func(n uint64) ([32]byte, error) { return payload(string(rune('a' + n))), nil }
+	for want := uint64(3); want < 5; want++ {
+		n, recorded, err := m.ReserveRecord(ctx, chain, alice, at)
+		if err != nil || n != want || !recorded {
+			t.Fatalf("ReserveRecord = %d %v %v, want %d recorded", n, recorded, err, want)
+		}
+	}
+	if _, _, err := m.ReserveRecord(ctx, chain, alice, func(uint64) ([32]byte, error) { return [32]byte{}, errors.New("no") }); err == nil {
+		t.Fatal("a failing payload function must fail ReserveRecord")
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m = open(t, dir, fixed(3))
+	if err := m.Record(chain, alice, 4, payload("other"), nonce.Original); !errors.Is(err, nonce.ErrDoubleSign) {
+		t.Fatalf("another payload at a ReserveRecord nonce after reopen: %v", err)
+	}
+	if err := m.Record(chain, alice, 4, payload(string(rune('a'+4))), nonce.Original); err != nil {
+		t.Fatalf("the recorded payload again: %v", err)
+	}
+	if n := reserve(t, m, alice); n != 5 {
+		t.Fatalf("after the failed ReserveRecord, Reserve = %d, want 5 (no nonce taken)", n)
+	}
+	if err := m.Resync(chain, alice); err != nil {
+		t.Fatal(err)
+	}
+	n, recorded, err := m.ReserveRecord(ctx, chain, alice, at)
+	if err != nil || n != 3 || recorded {
+		t.Fatalf("after resync ReserveRecord = %d %v %v, want 3 not recorded over", n, recorded, err)
+	}
+}
