@@ -25,7 +25,8 @@
 // # The double-sign guard
 //
 // [Manager.Record] MUST be called, and return nil, before a signature is produced; it
-// returns only after the record is fsynced. For a nonce:
+// returns only after the record is fsynced. [Manager.ReserveRecord] reserves a new nonce
+// and records its payload in one fsynced write, which counts as that call. For a nonce:
 //
 //   - not handed out (≥ next or free) or settled (< floor): refused, [ErrNotReserved] or
 //     [ErrSettled];
