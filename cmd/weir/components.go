@@ -69,6 +69,15 @@ func devComponents(env devEnv) ([]Component, error) {
 		return nil, err
 	}
 	comps := []Component{tot, rec}
+	riskComp, err := devRiskComponent(env)
+	if err != nil {
+		return nil, err
+	}
+	alertsComp, err := devAlertsComponent(env)
+	if err != nil {
+		return nil, err
+	}
+	comps = append(comps, riskComp, alertsComp)
 	comps = append(comps, devChainComponents(env)...)
 	comps = append(comps, devSinkComponents(env)...)
 	if env.GatewayAddr != "" {
@@ -116,6 +125,7 @@ func clusterComponents(cfg config.Config, env clusterEnv) map[string]componentFa
 	}
 	factories[gateway.DefaultComponent] = func() (Component, error) { return gatewayComponent(cfg, env.Logger) }
 	factories[recon.DefaultApp] = func() (Component, error) { return reconComponent(cfg, env.Registry, env.Logger) }
+	factories["risk"] = func() (Component, error) { return riskClusterComponent(cfg, os.LookupEnv, env.Registry, env.Logger) }
 	factories[signer.DefaultComponent] = func() (Component, error) { return signerComponent(cfg, os.LookupEnv, env.Logger) }
 	addAlertsComponents(factories, cfg, env)
 	for name, f := range sinkComponents(cfg, env.Registry, env.Logger) {
