@@ -209,7 +209,7 @@ func (s *Server) hold(ctx context.Context, w http.ResponseWriter, c caller, p *p
 	defer h.mu.Unlock()
 	reason := fmt.Sprintf("%s: %d of %s (rule %s), until %s", StatusPendingApprovals, d.ApprovalsRequired,
 		strings.Join(d.Approvers, ", "), d.RuleName, d.ApprovalExpiry.UTC().Format(time.RFC3339))
-	if err := s.produce(ctx, reqEv, s.audit(c, "sign", p.key.ID, res, id, auditDenied, reason)); err != nil {
+	if err := s.produce(ctx, reqEv, s.audit(c, "sign", p.key.ID, res, id, auditPending, reason)); err != nil {
 		s.o.Requests.held.drop(id, h)
 		s.unavailable(w, err)
 		return
@@ -349,7 +349,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	approvalEv := record{topic: TopicApprovals, key: keyID, ev: &signerv1.SigningApproval{
 		Meta: s.meta(eventid.New(kindApproval, id, c.id)), RequestId: id, KeyId: keyID, ApproverId: c.id,
-		Decision: evDecision, PolicyRule: h.d.RuleName, Reason: truncate(req.Reason, 1024)}}
+		Decision: evDecision, PolicyRule: h.d.RuleName, Reason: truncate(req.Reason, 1024), RequestHash: req.RequestHash}}
 	if err := s.produce(ctx, approvalEv, s.audit(c, action, keyID, "request:"+id, id, auditAllowed, string(dec))); err != nil {
 		s.unavailable(w, err)
 		return

@@ -344,7 +344,8 @@ func TestApprovalsPendingThenSignedOnce(t *testing.T) {
 		f    func(a *signerv1.AuditRecord) bool
 	}{
 		{"held", func(a *signerv1.AuditRecord) bool {
-			return a.GetAction() == "sign" && a.GetRequestId() == "big-1" && strings.HasPrefix(a.GetReason(), "pending_approvals")
+			return a.GetAction() == "sign" && a.GetRequestId() == "big-1" && strings.HasPrefix(a.GetReason(), "pending_approvals") &&
+				a.GetOutcome() == signerv1.AuditOutcome_AUDIT_OUTCOME_PENDING
 		}},
 		{"bob's approval", func(a *signerv1.AuditRecord) bool {
 			return a.GetAction() == "approval.decide" && a.GetActorId() == "operator:bob" && a.GetOutcome() == signerv1.AuditOutcome_AUDIT_OUTCOME_ALLOWED

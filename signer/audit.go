@@ -40,6 +40,7 @@ const (
 	auditAllowed = signerv1.AuditOutcome_AUDIT_OUTCOME_ALLOWED
 	auditDenied  = signerv1.AuditOutcome_AUDIT_OUTCOME_DENIED
 	auditError   = signerv1.AuditOutcome_AUDIT_OUTCOME_ERROR
+	auditPending = signerv1.AuditOutcome_AUDIT_OUTCOME_PENDING
 )
 
 // record is one event to produce with its topic and key.

@@ -68,7 +68,8 @@
 // A request that the policy holds for N of M approvals is answered 202 with its
 // RequestStatus (status "pending_approvals", the approvers, the window's end and the
 // request_hash: the SHA-256 of the request's canonical JSON) and audited (outcome
-// DENIED — the schema has no pending outcome — reason "pending_approvals: …"). An
+// PENDING, reason "pending_approvals: …"); each SigningApproval event carries the
+// request_hash its approver approved. An
 // approver is an Operator: it authenticates with its own bearer token, and its operator
 // id must be one of the rule's approvers and not the requester. It posts
 // {"decision": "approved"|"rejected", "request_hash"} to /v1/requests/{id}/approvals;

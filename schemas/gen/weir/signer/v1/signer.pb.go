@@ -250,6 +250,8 @@ const (
 	AuditOutcome_AUDIT_OUTCOME_DENIED AuditOutcome = 2
 	// AUDIT_OUTCOME_ERROR: it was permitted but failed.
 	AuditOutcome_AUDIT_OUTCOME_ERROR AuditOutcome = 3
+	// AUDIT_OUTCOME_PENDING: it waits for approvals; a later record says how it ended.
+	AuditOutcome_AUDIT_OUTCOME_PENDING AuditOutcome = 4
 )
 
 // Enum value maps for AuditOutcome.
@@ -259,12 +261,14 @@ var (
 		1: "AUDIT_OUTCOME_ALLOWED",
 		2: "AUDIT_OUTCOME_DENIED",
 		3: "AUDIT_OUTCOME_ERROR",
+		4: "AUDIT_OUTCOME_PENDING",
 	}
 	AuditOutcome_value = map[string]int32{
 		"AUDIT_OUTCOME_UNSPECIFIED": 0,
 		"AUDIT_OUTCOME_ALLOWED":     1,
 		"AUDIT_OUTCOME_DENIED":      2,
 		"AUDIT_OUTCOME_ERROR":       3,
+		"AUDIT_OUTCOME_PENDING":     4,
 	}
 )
 
@@ -518,7 +522,11 @@ type SigningApproval struct {
 	// policy_rule names the policy rule that decided, for automated approvals.
 	PolicyRule string `protobuf:"bytes,6,opt,name=policy_rule,json=policyRule,proto3" json:"policy_rule,omitempty"`
 	// reason is a short explanation; no secrets.
-	Reason        string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	// request_hash is the hash of the signing request the approver approved (the signer's
+	// SHA-256 of the request's canonical JSON, hex), so an approval names exactly one
+	// payload.
+	RequestHash   string `protobuf:"bytes,8,opt,name=request_hash,json=requestHash,proto3" json:"request_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -598,6 +606,13 @@ func (x *SigningApproval) GetPolicyRule() string {
 func (x *SigningApproval) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *SigningApproval) GetRequestHash() string {
+	if x != nil {
+		return x.RequestHash
 	}
 	return ""
 }
@@ -1084,7 +1099,7 @@ const file_weir_signer_v1_signer_proto_rawDesc = "" +
 	"\x0fmax_fee_per_gas\x18\x0f \x01(\tB\x04\x88\xb5\x18\x01R\fmaxFeePerGas\x12<\n" +
 	"\x18max_priority_fee_per_gas\x18\x10 \x01(\tB\x04\x88\xb5\x18\x01R\x14maxPriorityFeePerGas\x12\x1b\n" +
 	"\tpolicy_id\x18\x11 \x01(\tR\bpolicyId\x12-\n" +
-	"\x12approvals_required\x18\x12 \x01(\rR\x11approvalsRequired\"\xa7\x02\n" +
+	"\x12approvals_required\x18\x12 \x01(\rR\x11approvalsRequired\"\xca\x02\n" +
 	"\x0fSigningApproval\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12#\n" +
 	"\n" +
@@ -1095,7 +1110,8 @@ const file_weir_signer_v1_signer_proto_rawDesc = "" +
 	"\bdecision\x18\x05 \x01(\x0e2 .weir.signer.v1.ApprovalDecisionB\x04\x98\xb5\x18\x01R\bdecision\x12\x1f\n" +
 	"\vpolicy_rule\x18\x06 \x01(\tR\n" +
 	"policyRule\x12\x16\n" +
-	"\x06reason\x18\a \x01(\tR\x06reason\"\xb6\x02\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12!\n" +
+	"\frequest_hash\x18\b \x01(\tR\vrequestHash\"\xb6\x02\n" +
 	"\x11SignedTransaction\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x14.weir.common.v1.MetaB\x04\x98\xb5\x18\x01R\x04meta\x12#\n" +
 	"\n" +
@@ -1170,12 +1186,13 @@ const file_weir_signer_v1_signer_proto_rawDesc = "" +
 	"\x1cAUDIT_ACTOR_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19AUDIT_ACTOR_TYPE_OPERATOR\x10\x01\x12\x1c\n" +
 	"\x18AUDIT_ACTOR_TYPE_SERVICE\x10\x02\x12\x1b\n" +
-	"\x17AUDIT_ACTOR_TYPE_SYSTEM\x10\x03*{\n" +
+	"\x17AUDIT_ACTOR_TYPE_SYSTEM\x10\x03*\x96\x01\n" +
 	"\fAuditOutcome\x12\x1d\n" +
 	"\x19AUDIT_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15AUDIT_OUTCOME_ALLOWED\x10\x01\x12\x18\n" +
 	"\x14AUDIT_OUTCOME_DENIED\x10\x02\x12\x17\n" +
-	"\x13AUDIT_OUTCOME_ERROR\x10\x03B<Z:github.com/weirhq/weir/schemas/gen/weir/signer/v1;signerv1b\x06proto3"
+	"\x13AUDIT_OUTCOME_ERROR\x10\x03\x12\x19\n" +
+	"\x15AUDIT_OUTCOME_PENDING\x10\x04B<Z:github.com/weirhq/weir/schemas/gen/weir/signer/v1;signerv1b\x06proto3"
 
 var (
 	file_weir_signer_v1_signer_proto_rawDescOnce sync.Once
