@@ -57,11 +57,16 @@ func gatewayComponent(cfg config.Config, logger *slog.Logger) (Component, error)
 	if err != nil {
 		return nil, err
 	}
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, PoolSize: gateway.RedisPoolSize})
+	rc, err := gatewayRiskCheck(os.LookupEnv, rdb) // nil unless WEIR_GATEWAY_RISK_CHECK
+	if err != nil {
+		return nil, err
+	}
 	return &gateway.Service{
 		Addr: cfg.Gateway.Addr, Brokers: cfg.Kafka.Brokers, MasterKey: key,
-		Redis:       redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, PoolSize: gateway.RedisPoolSize}),
+		Redis:       rdb,
 		RedisPrefix: gatewayRedisPrefix,
-		Server:      gateway.Options{Assets: gatewayAssets(cfg)},
+		Server:      gateway.Options{Assets: gatewayAssets(cfg), Risk: rc},
 		Logger:      logger.With("component", gateway.DefaultComponent),
 	}, nil
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/alicebob/miniredis/v2"
@@ -20,6 +22,7 @@ import (
 	"github.com/weirhq/weir/features"
 	"github.com/weirhq/weir/features/online"
 	"github.com/weirhq/weir/features/processor"
+	"github.com/weirhq/weir/gateway"
 	"github.com/weirhq/weir/internal/config"
 	"github.com/weirhq/weir/processors/alerts"
 	"github.com/weirhq/weir/processors/risk"
@@ -40,6 +43,11 @@ const (
 	// weir's address list (features/sanctions). Default "": the shipped excerpt, which is
 	// NOT the current SDN list.
 	envSanctionsFile = "WEIR_SANCTIONS_FILE"
+	// envGatewayRiskCheck turns on the gateway's risk check of payouts (gateway.RiskCheck)
+	// in `weir run gateway`: "true" or "1". The check reads the online store on the
+	// gateway's Redis (so `weir run risk` must write to the same one) and scores with the
+	// model, rules and sanctions list above. Default off.
+	envGatewayRiskCheck = "WEIR_GATEWAY_RISK_CHECK"
 )
 
 // riskSettings are the risk component's files, from the environment.
@@ -54,6 +62,27 @@ func riskSettingsFrom(lookup func(string) (string, bool)) riskSettings {
 		Scorer:    risk.ScorerConfig{ModelDir: get(envRiskModelDir), RulesFile: get(envRiskRulesFile)},
 		Sanctions: get(envSanctionsFile),
 	}
+}
+
+// gatewayRiskCheck returns the gateway's risk check on rdb when envGatewayRiskCheck
+// turns it on, else nil.
+func gatewayRiskCheck(lookup func(string) (string, bool), rdb redis.UniversalClient) (*gateway.RiskCheck, error) {
+	v, _ := lookup(envGatewayRiskCheck)
+	if on, err := strconv.ParseBool(strings.TrimSpace(v)); v == "" || (err == nil && !on) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("%s=%q: want true or false", envGatewayRiskCheck, v)
+	}
+	set := riskSettingsFrom(lookup)
+	scorer, err := risk.LoadScorer(set.Scorer)
+	if err != nil {
+		return nil, err
+	}
+	list, err := risk.LoadSanctions(set.Sanctions)
+	if err != nil {
+		return nil, err
+	}
+	return &gateway.RiskCheck{Scorer: scorer, Features: online.New(rdb, features.AddressActivity.Name), Sanctions: list}, nil
 }
 
 // riskComponent is `weir run risk`: the risk processor (processors/risk: the features

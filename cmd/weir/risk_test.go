@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/weirhq/weir/internal/telemetry"
 	"github.com/weirhq/weir/internal/testenv"
 )
@@ -67,5 +69,34 @@ func TestRunRisk(t *testing.T) {
 	_, errc = startWeir(t, t.Context(), args...)
 	if err := waitErr(t, errc, time.Minute); err == nil || !strings.Contains(err.Error(), "no-model") {
 		t.Fatalf("weir run risk with a missing model dir: %v", err)
+	}
+}
+
+// TestGatewayRiskCheckSetting checks WEIR_GATEWAY_RISK_CHECK: unset or false, no check;
+// true, a check with the shipped model and list; anything else, an error naming it.
+func TestGatewayRiskCheckSetting(t *testing.T) {
+	env := func(kv ...string) func(string) (string, bool) {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	for _, v := range []string{"", "false", "0"} {
+		if rc, err := gatewayRiskCheck(env(envGatewayRiskCheck, v), rdb); rc != nil || err != nil {
+			t.Errorf("%q: %v, %v; want no check", v, rc, err)
+		}
+	}
+	rc, err := gatewayRiskCheck(env(envGatewayRiskCheck, "true"), rdb)
+	if err != nil || rc == nil || rc.Scorer == nil || rc.Features == nil || rc.Sanctions == nil || rc.Sanctions.Version() == "" {
+		t.Fatalf("true: %+v, %v", rc, err)
+	}
+	if _, err := gatewayRiskCheck(env(envGatewayRiskCheck, "yes please"), rdb); err == nil || !strings.Contains(err.Error(), envGatewayRiskCheck) {
+		t.Errorf("bad value: %v", err)
+	}
+	if _, err := gatewayRiskCheck(env(envGatewayRiskCheck, "1", envRiskRulesFile, "/nonexistent/rules.yaml"), rdb); err == nil {
+		t.Error("a missing rules file: no error")
 	}
 }
