@@ -106,7 +106,10 @@ func newRiskEnv(t *testing.T) *riskEnv {
 		}
 	}
 	t.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), a.prefix+TopicScores) })
-	s, err := models.DefaultScorer(score.WithUnknownAssetsMissing())
+	// The model never recommends REVIEW here (threshold over 10000): the decisions come
+	// from the default rules alone, so that retraining the shipped model does not move
+	// them.
+	s, err := models.DefaultScorer(score.WithUnknownAssetsMissing(), score.WithThreshold(10001))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,16 +288,17 @@ func TestPayoutRiskCheck(t *testing.T) {
 		t.Fatalf("payout needing review without approvers: %d %s", res.status, res.body)
 	}
 
-	// An address never seen: scored on an empty vector.
+	// An address never seen: scored on an empty vector (no rule fires on missing
+	// features), paid out.
 	res = r.payout(secret, riskAddr("newcomer"), "900")
-	if res.status != http.StatusCreated && res.status != http.StatusAccepted {
+	if res.status != http.StatusCreated {
 		t.Fatalf("newcomer payout: %d %s", res.status, res.body)
 	}
 	res.json(t, &p)
 	checkScore(r.scoreOf(entity("newcomer")), "newcomer", p.ID)
 
-	// What was produced: payouts of clean, structurer (after approval) and newcomer (or
-	// its approval request); approval requests of structurer (and maybe newcomer) only.
+	// What was produced: payouts of clean, structurer (after approval) and newcomer; an
+	// approval request of structurer only.
 	payouts := map[string]bool{}
 	for _, po := range r.payoutRecords() {
 		payouts[po.GetDestination()] = true
@@ -304,11 +308,11 @@ func TestPayoutRiskCheck(t *testing.T) {
 			t.Errorf("a payout to %s was produced", name)
 		}
 	}
-	if !payouts[riskAddr("clean")] || !payouts[riskAddr("structurer")] {
+	if !payouts[riskAddr("clean")] || !payouts[riskAddr("structurer")] || !payouts[riskAddr("newcomer")] {
 		t.Errorf("payouts produced to %v", payouts)
 	}
 	for _, a := range r.approvalRecords() {
-		if d := a.GetDestination(); d != riskAddr("structurer") && d != riskAddr("newcomer") {
+		if d := a.GetDestination(); d != riskAddr("structurer") {
 			t.Errorf("approval request to %s", d)
 		}
 	}
