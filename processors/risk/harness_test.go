@@ -21,6 +21,7 @@ import (
 
 	"github.com/weirhq/weir/features"
 	"github.com/weirhq/weir/features/processor"
+	"github.com/weirhq/weir/internal/kafkatest"
 	"github.com/weirhq/weir/internal/proctest"
 	"github.com/weirhq/weir/models/score"
 	"github.com/weirhq/weir/processors/stream"
@@ -190,10 +191,28 @@ func (s *scenario) collect(topic string, dst *[]*kgo.Record) {
 	s.t.Cleanup(func() { cancel(); <-done; cl.Close() })
 }
 
+// counts returns how many vectors (refreshes after a reorg aside) and scores the
+// collectors hold.
 func (s *scenario) counts() (vectors, scores int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.vectors), len(s.scores)
+	for _, r := range s.vectors {
+		if !isRefresh(r) {
+			vectors++
+		}
+	}
+	return vectors, len(s.scores)
+}
+
+// isRefresh reports whether a risk.features record is a vector re-published after a
+// reorg (features.HeaderRefresh), which has no subject event of its own.
+func isRefresh(r *kgo.Record) bool {
+	for _, h := range r.Headers {
+		if h.Key == features.HeaderRefresh {
+			return true
+		}
+	}
+	return false
 }
 
 // wait waits until the collectors hold at least n vectors and n scores.
@@ -277,6 +296,44 @@ func (s *scenario) send(tr *chainv1.Transfer) {
 	s.wait(s.want, 60*time.Second)
 }
 
+// retract produces a retraction of the named transfers (as ingest does after a reorg)
+// and waits until the broadcast stage has consumed it.
+func (s *scenario) retract(name string, at time.Time, transfers ...string) {
+	s.t.Helper()
+	ids := []string{eventid.New("weir.chain.v1.Block", name)}
+	for _, n := range transfers {
+		ids = append(ids, eventid.New("weir.chain.v1.Transfer", n))
+	}
+	r := &chainv1.Retraction{
+		Meta:    &commonv1.Meta{EventId: eventid.New("weir.chain.v1.Retraction", name), EventTime: timestamppb.New(at), Source: "test"},
+		ChainId: 1, OrphanedBlock: &chainv1.BlockRef{Number: 1, Hash: "0x" + strings.Repeat("ab", 32)},
+		Depth: 1, RetractedEventIds: ids, Part: 1, Parts: 1,
+	}
+	b, err := codec.Marshal(r)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.cl.ProduceSync(ctx, &kgo.Record{Topic: s.cfg.Features.Retractions, Key: []byte("1"), Value: b, Timestamp: at}).FirstErr(); err != nil {
+		s.t.Fatalf("produce: %v", err)
+	}
+	kafkatest.WaitConsumed(s.t, s.brokers, s.cfg.Features.App+"-retractions", s.cfg.Features.Retractions, 60*time.Second)
+}
+
+// refreshes returns how many re-published vectors the collector holds.
+func (s *scenario) refreshes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.vectors {
+		if isRefresh(r) {
+			n++
+		}
+	}
+	return n
+}
+
 // pair is a committed vector and the committed scores of it.
 type pair struct {
 	vector *riskv1.FeatureVector
@@ -290,12 +347,17 @@ func (s *scenario) check(scorer *score.Scorer) map[string]*pair {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	pairs := map[string]*pair{}
+	refreshes := map[string]bool{}
 	for _, r := range s.vectors {
 		var v riskv1.FeatureVector
 		if err := codec.Unmarshal(r.Value, &v); err != nil {
 			s.t.Fatalf("risk.features: %v", err)
 		}
 		id := v.GetMeta().GetEventId()
+		if isRefresh(r) {
+			refreshes[id] = true
+			continue
+		}
 		if pairs[id] != nil {
 			s.t.Errorf("vector %s (%s at %s) committed twice", id, v.GetEntityId(), v.GetSubjectEventId())
 			continue
@@ -316,6 +378,10 @@ func (s *scenario) check(scorer *score.Scorer) map[string]*pair {
 			s.t.Errorf("score key %q, entity %q", r.Key, sc.GetEntityId())
 		}
 		p := pairs[sc.GetFeatureVectorEventId()]
+		if refreshes[sc.GetFeatureVectorEventId()] {
+			s.t.Errorf("score %s of a vector re-published after a reorg", sc.GetMeta().GetEventId())
+			continue
+		}
 		if p == nil {
 			s.t.Errorf("score %s of vector %q, which was not committed", sc.GetMeta().GetEventId(), sc.GetFeatureVectorEventId())
 			continue

@@ -34,7 +34,7 @@ func hasReason(sc *riskv1.RiskScore, code string) bool {
 // event id per (subject, entity), and the score, decision and reasons the Scorer gives
 // that vector in-process. The transfer to the sanctioned address gives its sender a
 // BLOCK with SANCTIONED_COUNTERPARTY, and so does the sender's next transfer (7-day
-// exposure). Token transfers are scored (their money features are missing to the
+// exposure). The vectors re-published after a reorg are not scored. Token transfers are scored (their money features are missing to the
 // model), not dead-lettered: the DLQs stay empty.
 func TestScoresOnKafka(t *testing.T) {
 	brokers := testenv.Kafka(t)
@@ -71,6 +71,15 @@ func TestScoresOnKafka(t *testing.T) {
 	s.send(transfer("to-sanctioned", A, S, 10, at(120)))
 	s.send(transfer("after", A, D, 300, at(180)))
 	s.send(transfer("unrelated", C, D, 300, at(200)))
+	// A reorg retracts "unrelated": C's and D's vectors are re-published without it
+	// (features.HeaderRefresh), and not scored: they have no subject event.
+	s.retract("reorg", at(210), "unrelated")
+	for deadline := time.Now().Add(60 * time.Second); s.refreshes() < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d re-published vectors after the reorg, want 2", s.refreshes())
+		}
+	}
+	s.send(transfer("after-reorg", D, B, 300, at(220)))
 
 	pairs := s.check(scorer)
 	find := func(tx, entity string) *riskv1.RiskScore {
