@@ -83,7 +83,7 @@ func devComponents(env devEnv) ([]Component, error) {
 	if env.GatewayAddr != "" {
 		comps = append(comps, &devGateway{addr: env.GatewayAddr, brokers: env.Brokers, dir: env.StateDir(gateway.DefaultComponent),
 			assets: []gateway.Asset{{Code: "ETH", Decimals: 18, ChainIDs: []uint64{config.DefaultEthChainID}}},
-			logger: env.Logger.With("component", gateway.DefaultComponent)})
+			logger: env.Logger.With("component", gateway.DefaultComponent), risk: riskComp.gatewayCheck})
 	}
 	if env.SignerAddr != "" {
 		comps = append(comps, &devSigner{addr: env.SignerAddr, brokers: env.Brokers, dir: env.StateDir(signer.DefaultComponent),

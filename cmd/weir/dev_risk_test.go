@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +27,9 @@ import (
 // shipped sanctions list's; scores of ERC-20 transfers among them; nothing in the
 // features DLQ; the latest vector of a scored entity in the risk component's in-process
 // Redis (the online store); and alerts on risk.alerts raised from the scores by the
-// alerts processor (the generator's fraud patterns and ordinary traffic trigger rules).
+// alerts processor (the generator's fraud patterns and ordinary traffic trigger rules);
+// and the dev gateway's payout to a scored address scored from the online store, its
+// score recorded.
 func TestDevScoresTheSimulatedChain(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs weir dev for up to two minutes")
@@ -33,8 +37,9 @@ func TestDevScoresTheSimulatedChain(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
+	gw := freeAddr(t)
 	l, errc := startWeir(t, ctx, "dev", "--for", "3m", "--data", dir, "--broker-port", "0", "--http", "127.0.0.1:0",
-		"--gateway-addr", "", "--signer-addr", "", "--reorg-every", "0", "--chain-rate", "30", "--log-level", "warn",
+		"--gateway-addr", gw, "--signer-addr", "", "--reorg-every", "0", "--chain-rate", "30", "--log-level", "warn",
 		"--shutdown-timeout", "30s") // a machine shared with other tests can take longer than 10 s to stop nine components
 	broker := strings.Fields(field(t, l, "broker"))[0]
 	l.waitFor(t, "running for 3m")
@@ -130,6 +135,48 @@ func TestDevScoresTheSimulatedChain(t *testing.T) {
 			t.Fatalf("online store for %s: %v, %v", entity, got, err)
 		}
 	}
+
+	// The dev gateway scores a payout to that entity's address against the online store
+	// and records the score (source "gateway", the vector's features) before answering:
+	// 201 (ALLOW), 403 risk_review (REVIEW: the demo merchant has no approvers) or 403
+	// risk_blocked (BLOCK).
+	keyFile := filepath.Join(dir, "gateway", demoMerchantFile)
+	var keys struct {
+		SecretKey string `json:"secret_key"`
+	}
+	dest := entity[strings.IndexByte(entity, ':')+1:]
+	var status int
+	var body []byte
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if b, err := os.ReadFile(keyFile); err == nil && json.Unmarshal(b, &keys) == nil && keys.SecretKey != "" {
+			status, body = post(t, "http://"+gw+"/v1/payouts", keys.SecretKey,
+				`{"amount":"1000","asset":"ETH","chain_id":1337,"destination":"`+dest+`"}`)
+			if status != 0 && status != http.StatusServiceUnavailable {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dev gateway did not answer a payout: %d %s", status, body)
+		}
+	}
+	if status != http.StatusCreated && status != http.StatusAccepted &&
+		!(status == http.StatusForbidden && (strings.Contains(string(body), "risk_blocked") || strings.Contains(string(body), "risk_review"))) {
+		t.Fatalf("payout to %s: %d %s", dest, status, body)
+	}
+	var gwScore *riskv1.RiskScore
+	for _, r := range kafkatest.ReadCommitted(t, brokers, "risk.scores") {
+		s := new(riskv1.RiskScore)
+		if err := codec.Unmarshal(r.Value, s); err != nil {
+			t.Fatal(err)
+		}
+		if s.GetMeta().GetSource() == "gateway" {
+			gwScore = s
+		}
+	}
+	if gwScore == nil || gwScore.GetEntityId() != entity || len(gwScore.GetFeatures()) == 0 || gwScore.GetFeatureVectorEventId() == "" {
+		t.Fatalf("the payout's score on risk.scores: %v", gwScore)
+	}
+
 	cancel() // Ctrl-C
 	if err := waitErr(t, errc, time.Minute); err != nil {
 		t.Fatalf("weir dev: %v", err)

@@ -174,6 +174,9 @@ type devGateway struct {
 	dir     string // <data>/gateway
 	assets  []gateway.Asset
 	logger  *slog.Logger
+	// risk, when set, returns the payout risk check (the risk component's online store
+	// and scorer); it may block until that store is up.
+	risk func(ctx context.Context) (*gateway.RiskCheck, error)
 }
 
 func (d *devGateway) Name() string { return gateway.DefaultComponent }
@@ -200,8 +203,17 @@ func (d *devGateway) Run(ctx context.Context) error {
 	defer mr.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: gateway.RedisPoolSize})
 	defer rdb.Close()
+	var rc *gateway.RiskCheck
+	if d.risk != nil {
+		if rc, err = d.risk(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("gateway: risk check: %w", err)
+		}
+	}
 	svc := &gateway.Service{Addr: d.addr, Brokers: d.brokers, Redis: rdb, RedisPrefix: gatewayRedisPrefix, MasterKey: key,
-		Server: gateway.Options{Assets: d.assets}, Logger: d.logger,
+		Server: gateway.Options{Assets: d.assets, Risk: rc}, Logger: d.logger,
 		OnListen: func(string) {
 			if err := d.demoMerchant(ctx, rdb); err != nil {
 				d.logger.Error("demo merchant not created", "err", err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/alicebob/miniredis/v2"
@@ -22,8 +23,10 @@ import (
 	"github.com/weirhq/weir/features"
 	"github.com/weirhq/weir/features/online"
 	"github.com/weirhq/weir/features/processor"
+	"github.com/weirhq/weir/features/sanctions"
 	"github.com/weirhq/weir/gateway"
 	"github.com/weirhq/weir/internal/config"
+	"github.com/weirhq/weir/models/score"
 	"github.com/weirhq/weir/processors/alerts"
 	"github.com/weirhq/weir/processors/risk"
 	"github.com/weirhq/weir/processors/stream"
@@ -101,12 +104,40 @@ type riskComponent struct {
 	logger    *slog.Logger
 	// resetSink deletes the sink's consumer group before it starts (an empty store).
 	resetSink bool
-	// rdb is the online store's Redis once Run made it, for Check.
+	// rdb is the online store's Redis once Run made it, for Check and gatewayCheck.
 	rdb atomic.Pointer[redis.UniversalClient]
+	// up is closed once rdb is set.
+	up     chan struct{}
+	upOnce sync.Once
+	// scorer and list are the processor's, for gatewayCheck.
+	scorer *score.Scorer
+	list   *sanctions.List
 }
 
-// Check reports whether the online store's Redis answers.
+// gatewayCheck returns a gateway risk check over this component's online store, with
+// its scorer and sanctions list, once Run has made the store's Redis client (it blocks
+// until then or until ctx is done). For `weir dev`, where the store is in-process.
+func (c *riskComponent) gatewayCheck(ctx context.Context) (*gateway.RiskCheck, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.up:
+	}
+	rdb := c.rdb.Load()
+	if rdb == nil {
+		return nil, errors.New("risk: the online store stopped")
+	}
+	return &gateway.RiskCheck{Scorer: c.scorer, Features: online.New(*rdb, features.AddressActivity.Name), Sanctions: c.list}, nil
+}
+
+// Check reports whether the online store's Redis answers. Until Run has made its
+// client, it waits for it (or for ctx).
 func (c *riskComponent) Check(ctx context.Context) error {
+	select {
+	case <-c.up:
+	case <-ctx.Done():
+		return fmt.Errorf("online store not started: %w", ctx.Err())
+	}
 	rdb := c.rdb.Load()
 	if rdb == nil {
 		return errors.New("online store not started")
@@ -129,6 +160,7 @@ func (c *riskComponent) Run(ctx context.Context) error {
 	defer closeRedis()
 	c.rdb.Store(&rdb)
 	defer c.rdb.Store(nil)
+	c.upOnce.Do(func() { close(c.up) })
 	sink, err := online.NewSink(c.sinkCfg, online.New(rdb, features.AddressActivity.Name))
 	if err != nil {
 		return err
@@ -184,6 +216,7 @@ func newRiskComponent(set riskSettings, brokers []string, stateDir string, reg p
 		processor.DefaultTransfers, processor.DefaultRetractions, processor.DefaultOutput, risk.DefaultScores,
 		scorer.ModelID(), short(scorer.ModelVersion()), short(scorer.RulesVersion()), list.Version())
 	return &riskComponent{proc: proc, redis: redisFn, redisDesc: redisDesc, desc: desc, logger: logger,
+		up: make(chan struct{}), scorer: scorer, list: list,
 		sinkCfg: online.SinkConfig{Brokers: brokers, Logger: logger.With("stage", "online")}}, nil
 }
 
@@ -202,7 +235,7 @@ func riskClusterComponent(cfg config.Config, lookup func(string) (string, bool),
 // (miniredis, rebuilt from risk.features at each start: the sink's group starts anew
 // with it), state under the data dir, the shipped model, rules and sanctions list unless
 // the environment names others. Its Redis address is written to <data>/risk/redis-addr.
-func devRiskComponent(env devEnv) (Component, error) {
+func devRiskComponent(env devEnv) (*riskComponent, error) {
 	dir := env.StateDir("risk")
 	c, err := newRiskComponent(riskSettingsFrom(os.LookupEnv), env.Brokers, filepath.Join(dir, "state"), env.Registry, env.Logger,
 		func(context.Context) (redis.UniversalClient, func(), error) {
