@@ -64,10 +64,11 @@ func TestDefaultRules(t *testing.T) {
 		{"both sanctions", []*riskv1.Feature{fixed("sanctioned_exposure_count_7d", 3, 0), fixed("sanctioned_counterparty", 1, 0)},
 			[]string{"sanctioned_counterparty", "sanctioned_exposure_7d"}},
 
-		{"drain at both thresholds", []*riskv1.Feature{fixed("transfers_out_count_1h", 6, 0), fixed("new_counterparty_out_ratio_1h", 800000, 6)}, []string{"drain_to_fresh_1h"}},
-		{"drain one transfer short", []*riskv1.Feature{fixed("transfers_out_count_1h", 5, 0), fixed("new_counterparty_out_ratio_1h", 1000000, 6)}, nil},
-		{"drain ratio one ulp short", []*riskv1.Feature{fixed("transfers_out_count_1h", 12, 0), fixed("new_counterparty_out_ratio_1h", 799999, 6)}, nil},
-		{"drain ratio missing", []*riskv1.Feature{fixed("transfers_out_count_1h", 12, 0)}, nil},
+		{"drain at both thresholds", []*riskv1.Feature{fixed("transfers_out_count_1m", 10, 0), fixed("new_counterparty_out_ratio_1h", 800000, 6)}, []string{"drain_to_fresh_1m", "velocity_count_1m"}},
+		{"drain one transfer short", []*riskv1.Feature{fixed("transfers_out_count_1m", 9, 0), fixed("new_counterparty_out_ratio_1h", 1000000, 6)}, nil},
+		{"drain ratio one ulp short", []*riskv1.Feature{fixed("transfers_out_count_1m", 12, 0), fixed("new_counterparty_out_ratio_1h", 799999, 6)}, []string{"velocity_count_1m"}},
+		{"drain ratio missing", []*riskv1.Feature{fixed("transfers_out_count_1m", 12, 0)}, []string{"velocity_count_1m"}},
+		{"drain over the hour is no burst", []*riskv1.Feature{fixed("transfers_out_count_1h", 12, 0), fixed("new_counterparty_out_ratio_1h", 1000000, 6)}, nil},
 
 		{"structuring at 3", []*riskv1.Feature{fixed("near_threshold_out_count_24h", 3, 0)}, []string{"structuring_24h"}},
 		{"structuring at 2", []*riskv1.Feature{fixed("near_threshold_out_count_24h", 2, 0)}, nil},
@@ -75,6 +76,9 @@ func TestDefaultRules(t *testing.T) {
 		{"passthrough at 0.9", []*riskv1.Feature{fixed("transfers_in_count_1h", 1, 0), fixed("transfers_out_count_1h", 1, 0), fixed("passthrough_ratio_1h", 900000, 6)}, []string{"passthrough_1h"}},
 		{"passthrough just under", []*riskv1.Feature{fixed("transfers_in_count_1h", 1, 0), fixed("transfers_out_count_1h", 1, 0), fixed("passthrough_ratio_1h", 899999, 6)}, nil},
 		{"passthrough nothing in", []*riskv1.Feature{fixed("transfers_in_count_1h", 0, 0), fixed("transfers_out_count_1h", 1, 0), fixed("passthrough_ratio_1h", 1000000, 6)}, nil},
+		{"passthrough at 3 each way", []*riskv1.Feature{fixed("transfers_in_count_1h", 3, 0), fixed("transfers_out_count_1h", 3, 0), fixed("passthrough_ratio_1h", 900000, 6)}, []string{"passthrough_1h"}},
+		{"passthrough, 4 in", []*riskv1.Feature{fixed("transfers_in_count_1h", 4, 0), fixed("transfers_out_count_1h", 1, 0), fixed("passthrough_ratio_1h", 1000000, 6)}, nil},
+		{"passthrough, 4 out", []*riskv1.Feature{fixed("transfers_in_count_1h", 1, 0), fixed("transfers_out_count_1h", 4, 0), fixed("passthrough_ratio_1h", 1000000, 6)}, nil},
 
 		{"round trip", []*riskv1.Feature{fixed("transfers_out_count_24h", 1, 0), fixed("in_out_ratio_24h", 1000000, 6), fixed("passthrough_ratio_1h", 970000, 6)}, []string{"round_trip_24h"}},
 		{"round trip, 3 out", []*riskv1.Feature{fixed("transfers_out_count_24h", 3, 0), fixed("in_out_ratio_24h", 1, 0), fixed("passthrough_ratio_1h", 999999, 6)}, []string{"round_trip_24h"}},
@@ -89,8 +93,8 @@ func TestDefaultRules(t *testing.T) {
 
 		{"velocity 10 per minute", []*riskv1.Feature{fixed("transfers_out_count_1m", 10, 0)}, []string{"velocity_count_1m"}},
 		{"velocity 9 per minute", []*riskv1.Feature{fixed("transfers_out_count_1m", 9, 0)}, nil},
-		{"velocity 60 per hour", []*riskv1.Feature{fixed("transfers_out_count_1h", 60, 0)}, []string{"velocity_count_1h"}},
-		{"velocity 59 per hour", []*riskv1.Feature{fixed("transfers_out_count_1h", 59, 0)}, nil},
+		{"velocity 150 per hour", []*riskv1.Feature{fixed("transfers_out_count_1h", 150, 0)}, []string{"velocity_count_1h"}},
+		{"velocity 149 per hour", []*riskv1.Feature{fixed("transfers_out_count_1h", 149, 0)}, nil},
 		{"value 100 ETH in 1h", []*riskv1.Feature{units("value_out_sum_1h", "100000000000000000000", "ETH")}, []string{"velocity_value_1h_eth"}},
 		{"value 100 ETH - 1 wei in 1h", []*riskv1.Feature{units("value_out_sum_1h", "99999999999999999999", "ETH")}, nil},
 		{"value of another asset", []*riskv1.Feature{units("value_out_sum_1h", "100000000000000000000", "erc20:1337:0x0000000000000000000000000000000000000001")}, nil},
@@ -99,10 +103,10 @@ func TestDefaultRules(t *testing.T) {
 		{"value 1000 ETH in 24h", []*riskv1.Feature{units("value_out_sum_24h", "1000000000000000000000", "ETH")}, []string{"velocity_value_24h_eth"}},
 
 		{"strongest first", []*riskv1.Feature{
-			fixed("transfers_out_count_1m", 12, 0), fixed("transfers_out_count_1h", 70, 0),
+			fixed("transfers_out_count_1m", 12, 0), fixed("transfers_out_count_1h", 170, 0),
 			fixed("new_counterparty_out_ratio_1h", 1000000, 6), fixed("near_threshold_out_count_24h", 4, 0),
 			fixed("sanctioned_counterparty", 1, 0), units("value_out_sum_1h", "100000000000000000000", "ETH"),
-		}, []string{"sanctioned_counterparty", "drain_to_fresh_1h", "structuring_24h", "velocity_value_1h_eth", "velocity_count_1m", "velocity_count_1h"}},
+		}, []string{"sanctioned_counterparty", "drain_to_fresh_1m", "structuring_24h", "velocity_value_1h_eth", "velocity_count_1m", "velocity_count_1h"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hits, err := e.Evaluate(vec(tc.fs...), nil)

@@ -400,7 +400,7 @@ func TestMissing(t *testing.T) {
 	// The drain rule needs both of its features; with one missing it does not fire.
 	v := quiet()
 	v.Features = slices.DeleteFunc(v.Features, func(f *riskv1.Feature) bool { return f.GetName() == "new_counterparty_out_ratio_1h" })
-	set(v, fixed("transfers_out_count_1h", 12, 0))
+	set(v, fixed("transfers_out_count_1m", 12, 0))
 	got, err = s.Score(v, score.Subject{})
 	if err != nil {
 		t.Fatal(err)

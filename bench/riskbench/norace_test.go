@@ -1,0 +1,8 @@
+//go:build !race
+
+package riskbench
+
+const (
+	raceEnabled = false
+	raceBlocks  = 0
+)
