@@ -15,7 +15,9 @@
 // ScoreID, which adds the entity to the model, its version and the subject (as
 // features.VectorID does for vectors), so the two are distinct events. A vector
 // re-published after a reorg (features.HeaderRefresh) is not scored: it has no subject
-// event of its own.
+// event of its own. Scores are not retracted: the score of a transfer that a reorg
+// later removed stays on risk.scores (as its alert does); a consumer that must forget it
+// joins on chain.retractions by subject_event_id.
 //
 // Assets: ingest names ERC-20 assets "erc20:<chain id>:<address>", which a model trained
 // on ETH does not know. LoadScorer builds the scorer with score.WithUnknownAssetsMissing:
