@@ -339,3 +339,42 @@ func TestPayoutRiskCheck(t *testing.T) {
 		t.Fatalf("payout without risk check: %d %s", res.status, res.body)
 	}
 }
+
+// TestPayoutRiskCheckIdempotent: a payout retried with its Idempotency-Key is scored
+// once (the replay answers from the stored response: one score, one payout), while a
+// refused payout keeps no key, so its retry is scored again and refused again.
+func TestPayoutRiskCheckIdempotent(t *testing.T) {
+	r := newRiskEnv(t)
+	secret := r.env.keys.Secret
+	body := func(name string) string {
+		return fmt.Sprintf(`{"amount":"900","asset":"ETH","chain_id":1337,"destination":%q}`, riskAddr(name))
+	}
+	first := r.do("POST", "/v1/payouts", secret, body("clean"), "Idempotency-Key", "risk-k1")
+	again := r.do("POST", "/v1/payouts", secret, body("clean"), "Idempotency-Key", "risk-k1")
+	if first.status != http.StatusCreated || again.status != first.status || string(again.body) != string(first.body) ||
+		again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry: %d %s, then %d %s", first.status, first.body, again.status, again.body)
+	}
+	if s := r.scoreOf("1337:" + riskAddr("clean")); s.GetDecision() != riskv1.Decision_DECISION_ALLOW {
+		t.Errorf("clean: %v", s.GetDecision())
+	}
+	if n := len(r.payoutRecords()); n != 1 {
+		t.Errorf("%d payouts, want 1", n)
+	}
+	for range 2 {
+		res := r.do("POST", "/v1/payouts", secret, body("exposed"), "Idempotency-Key", "risk-k2")
+		if e := res.apiError(t); res.status != http.StatusForbidden || e.Code != "risk_blocked" {
+			t.Fatalf("blocked payout: %d %s", res.status, res.body)
+		}
+	}
+	n := 0
+	for _, s := range r.scores() {
+		if s.GetEntityId() == "1337:"+riskAddr("exposed") && s.GetDecision() == riskv1.Decision_DECISION_BLOCK {
+			n++
+		}
+	}
+	if n != 2 || len(r.payoutRecords()) != 1 || len(r.approvalRecords()) != 0 {
+		t.Errorf("after two refused attempts: %d BLOCK scores, %d payouts, %d approval records; want 2, 1, 0",
+			n, len(r.payoutRecords()), len(r.approvalRecords()))
+	}
+}
