@@ -26,7 +26,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	cmd.AddCommand(newBenchRuntimeCmd(g), newBenchIngestCmd(g), newBenchSinksCmd(g), newBenchGatewayCmd(g),
-		newBenchSignerCmd(g))
+		newBenchSignerCmd(g), newBenchRiskCmd(g))
 	return cmd
 }
 
