@@ -18,7 +18,7 @@ var (
 )
 
 // Default returns the shipped model (models/default, embedded in the binary; trained on
-// synthetic data, see the package documentation) and its metadata. Each call parses it
+// generated traffic, see the package documentation) and its metadata. Each call parses it
 // anew; the model is immutable and may be shared.
 func Default() (*gbdt.Model, score.Metadata, error) {
 	m, err := gbdt.Load(bytes.NewReader(defaultModel))

@@ -10,9 +10,9 @@
 //     metrics) and reference.jsonl (LightGBM's own predictions, which the Go tests require
 //     the scorer to reproduce).
 //
-// The shipped model is trained on SYNTHETIC data for now (models/train/synthetic.py,
-// shaped after bench/chaingen's fraud patterns), not on logged features: its threshold
-// and metrics say how it separates the synthetic patterns, not how it will do on real
-// traffic. Retrain it with train.py on an export of risk.scores and risk.labels once there
-// is one. Default and DefaultScorer embed it in the binary.
+// The shipped model is trained on the logged features and labels of bench/chaingen's
+// generated traffic (models/train/default.sh: `weir bench risk --export`, two seeds, the
+// real indexer and risk processor), its threshold calibrated per address: its threshold
+// and metrics say how it separates the generator's patterns, not how it will do on real
+// traffic. Default and DefaultScorer embed it in the binary.
 package models
