@@ -15,6 +15,9 @@ import (
 	riskv1 "github.com/weirhq/weir/schemas/gen/weir/risk/v1"
 )
 
+// PatternBlocks is the most blocks a generator pattern spans (a takeover: three).
+const PatternBlocks = 3
+
 // DefaultHoldoutFrom is the share of a run's blocks before its holdout: the earlier
 // blocks only build the entities' feature history, the later ones are judged.
 const DefaultHoldoutFrom = 0.5
@@ -22,8 +25,11 @@ const DefaultHoldoutFrom = 0.5
 // Evaluation compares a run's alerts with its labels on a time-based holdout, at the
 // entity level (an entity is an address, "<chain id>:0x…"):
 //
-//   - the holdout is the blocks from HoldoutBlock to the run's last block (the later
-//     blocks of a run generated with a seed the model was not trained on);
+//   - the holdout is the blocks from HoldoutBlock to the run's last block but the
+//     final PatternBlocks (the later blocks of a run generated with a seed the model was
+//     not trained on); a pattern that starts in those final blocks may not complete
+//     before the run ends, and an incomplete pattern is never labelled, so its victim's
+//     alerts there would count as false;
 //   - positive: an address a pattern that ran entirely inside the holdout labelled (the
 //     generator labels a takeover's or drain's victim, the account that structured, and
 //     the three accounts of a round trip; never the fresh recipients or the structuring
@@ -68,7 +74,8 @@ func (e Evaluation) String() string {
 // Evaluate reads the run's chain.transfers and risk.alerts and judges the alerts
 // against tr's patterns on the holdout from block holdoutBlock (see Evaluation).
 func Evaluate(ctx context.Context, brokers []string, topics Topics, tr *Traffic, holdoutBlock uint64) (Evaluation, error) {
-	e := Evaluation{HoldoutBlock: holdoutBlock, HoldoutTime: tr.TimeOfBlock(holdoutBlock), LastBlock: tr.LastBlock,
+	last := tr.LastBlock - PatternBlocks
+	e := Evaluation{HoldoutBlock: holdoutBlock, HoldoutTime: tr.TimeOfBlock(holdoutBlock), LastBlock: last,
 		ByPattern: map[string][2]int{}, FalsePositives: map[string][]string{}, Missed: map[string]string{}}
 
 	positive := map[string]string{} // entity → pattern kind
@@ -76,9 +83,10 @@ func Evaluate(ctx context.Context, brokers []string, topics Topics, tr *Traffic,
 	for _, p := range tr.Patterns {
 		for _, a := range p.Addresses {
 			id := chaingen.EntityID(chaingen.ChainID, a)
-			if p.FirstBlock < holdoutBlock {
+			switch {
+			case p.FirstBlock < holdoutBlock:
 				excluded[id] = true
-			} else {
+			case p.FirstBlock <= last:
 				positive[id] = p.Kind.String()
 			}
 		}
@@ -115,7 +123,7 @@ func Evaluate(ctx context.Context, brokers []string, topics Topics, tr *Traffic,
 			return fmt.Errorf("riskbench: alert %s: subject %s is no transfer of the run", a.GetAlertId(), a.GetSubjectEventId())
 		}
 		id := a.GetEntityId()
-		if block < holdoutBlock || excluded[id] {
+		if block < holdoutBlock || block > last || excluded[id] {
 			return nil
 		}
 		if !slices.Contains(alerted[id], a.GetRuleId()) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -160,8 +161,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	// 1. Labelled traffic, indexed into gen's topics.
 	to := o.Traffic
 	to.Brokers, to.Topics, to.Progress = o.Brokers, gen, o.Progress
-	tr, err := Generate(ctx, to)
-	if err != nil {
+	var tr *Traffic
+	if err := labeled(ctx, "generate", func(ctx context.Context) (err error) {
+		tr, err = Generate(ctx, to)
+		return err
+	}); err != nil {
 		return Result{}, err
 	}
 	sc, err := o.Scorer(tr)
@@ -210,14 +214,18 @@ func Run(ctx context.Context, o Options) (Result, error) {
 
 	// 3. Throughput: the pipeline drains the backlog.
 	var first atomic.Int64
-	p, err := StartPipeline(ctx, PipelineOptions{
-		Brokers: o.Brokers, Topics: bench, StateDir: filepath.Join(o.StateDir, "pipeline"), Scorer: sc,
-		Thresholds: Thresholds(tr), Redis: rdb, RedisPrefix: bench.Prefix,
-		OnScore: func(*riskv1.RiskScore, time.Duration) {
-			if first.Load() == 0 {
-				first.CompareAndSwap(0, time.Now().UnixNano())
-			}
-		},
+	var p *Pipeline
+	err = labeled(ctx, "pipeline", func(ctx context.Context) (err error) {
+		p, err = StartPipeline(ctx, PipelineOptions{
+			Brokers: o.Brokers, Topics: bench, StateDir: filepath.Join(o.StateDir, "pipeline"), Scorer: sc,
+			Thresholds: Thresholds(tr), Redis: rdb, RedisPrefix: bench.Prefix,
+			OnScore: func(*riskv1.RiskScore, time.Duration) {
+				if first.Load() == 0 {
+					first.CompareAndSwap(0, time.Now().UnixNano())
+				}
+			},
+		})
+		return err
 	})
 	if err != nil {
 		return res, err
@@ -261,8 +269,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	progress("latency: %d scores, e2e p50 %.1f ms, p99 %.1f ms", len(lat), res.E2EP50Ms, res.Line.E2EP99Ms)
 
 	// 5. Feature fetch from Redis + inference.
-	took, err := fetchAndScore(ctx, rdb, bench.Prefix, sc, o.Brokers, bench, o.Samples)
-	if err != nil {
+	var took []time.Duration
+	if err := labeled(ctx, "fetch-score", func(ctx context.Context) (err error) {
+		took, err = fetchAndScore(ctx, rdb, bench.Prefix, sc, o.Brokers, bench, o.Samples)
+		return err
+	}); err != nil {
 		return res, err
 	}
 	res.Line.ScoreP99Us = float64(percentile(took, 0.99)) / float64(time.Microsecond)
@@ -270,7 +281,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	progress("feature fetch + inference: %d samples, p50 %.0f µs, p99 %.0f µs", len(took), res.ScoreP50Us, res.Line.ScoreP99Us)
 
 	// 6. Alerts against the labels.
-	if err := RunAlerts(ctx, o.Brokers, bench, filepath.Join(o.StateDir, "alerts")); err != nil {
+	if err := labeled(ctx, "alerts", func(ctx context.Context) error {
+		return RunAlerts(ctx, o.Brokers, bench, filepath.Join(o.StateDir, "alerts"))
+	}); err != nil {
 		return res, err
 	}
 	ev, err := Evaluate(ctx, o.Brokers, bench, tr, HoldoutBlock(tr, DefaultHoldoutFrom))
@@ -296,13 +309,24 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if po.LatencyDuration == 0 {
 		po.LatencyDuration = time.Second
 	}
-	sr, err := streambench.Run(ctx, po)
-	if err != nil {
+	var sr streambench.Result
+	if err := labeled(ctx, "passthrough", func(ctx context.Context) (err error) {
+		sr, err = streambench.Run(ctx, po)
+		return err
+	}); err != nil {
 		return res, fmt.Errorf("riskbench: pass-through: %w", err)
 	}
 	res.Line.PassthroughRPS, res.StatefulEOSRPS = sr.PassthroughRPS, sr.StatefulEOSRPS
 	res.Line.Ratio = res.Line.EventsPerS / res.Line.PassthroughRPS
 	return res, nil
+}
+
+// labeled runs f with the profiler label phase=name on its goroutine and on those it
+// starts, so that a CPU profile of the run (weir bench risk --cpuprofile) splits by phase.
+func labeled(ctx context.Context, name string, f func(context.Context) error) error {
+	var err error
+	pprof.Do(ctx, pprof.Labels("phase", name), func(ctx context.Context) { err = f(ctx) })
+	return err
 }
 
 // HoldoutBlock returns the first block of tr's holdout: the block at share from of

@@ -77,6 +77,7 @@ func TestAlertsOnLabeledHoldout(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log(ev)
+	t.Logf("false positives (address: rules) %v; missed (address: pattern) %v", ev.FalsePositives, ev.Missed)
 	if raceEnabled {
 		return
 	}
@@ -84,8 +85,7 @@ func TestAlertsOnLabeledHoldout(t *testing.T) {
 		t.Fatalf("%d positives in the holdout: too few to judge", ev.Positives)
 	}
 	if ev.Precision < 0.9 || ev.Recall < 0.8 {
-		t.Errorf("precision %.3f (want ≥ 0.9), recall %.3f (want ≥ 0.8); false positives %v; missed %v",
-			ev.Precision, ev.Recall, ev.FalsePositives, ev.Missed)
+		t.Errorf("precision %.3f (want ≥ 0.9), recall %.3f (want ≥ 0.8)", ev.Precision, ev.Recall)
 	}
 }
 

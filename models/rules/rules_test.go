@@ -64,8 +64,8 @@ func TestDefaultRules(t *testing.T) {
 		{"both sanctions", []*riskv1.Feature{fixed("sanctioned_exposure_count_7d", 3, 0), fixed("sanctioned_counterparty", 1, 0)},
 			[]string{"sanctioned_counterparty", "sanctioned_exposure_7d"}},
 
-		{"drain at both thresholds", []*riskv1.Feature{fixed("transfers_out_count_1m", 10, 0), fixed("new_counterparty_out_ratio_1h", 800000, 6)}, []string{"drain_to_fresh_1m", "velocity_count_1m"}},
-		{"drain one transfer short", []*riskv1.Feature{fixed("transfers_out_count_1m", 9, 0), fixed("new_counterparty_out_ratio_1h", 1000000, 6)}, nil},
+		{"drain at both thresholds", []*riskv1.Feature{fixed("transfers_out_count_1m", 12, 0), fixed("new_counterparty_out_ratio_1h", 800000, 6)}, []string{"drain_to_fresh_1m", "velocity_count_1m"}},
+		{"drain one transfer short", []*riskv1.Feature{fixed("transfers_out_count_1m", 11, 0), fixed("new_counterparty_out_ratio_1h", 1000000, 6)}, nil},
 		{"drain ratio one ulp short", []*riskv1.Feature{fixed("transfers_out_count_1m", 12, 0), fixed("new_counterparty_out_ratio_1h", 799999, 6)}, []string{"velocity_count_1m"}},
 		{"drain ratio missing", []*riskv1.Feature{fixed("transfers_out_count_1m", 12, 0)}, []string{"velocity_count_1m"}},
 		{"drain over the hour is no burst", []*riskv1.Feature{fixed("transfers_out_count_1h", 12, 0), fixed("new_counterparty_out_ratio_1h", 1000000, 6)}, nil},
@@ -91,8 +91,8 @@ func TestDefaultRules(t *testing.T) {
 		{"round trip and passthrough", []*riskv1.Feature{fixed("transfers_in_count_1h", 1, 0), fixed("transfers_out_count_1h", 1, 0),
 			fixed("transfers_out_count_24h", 1, 0), fixed("in_out_ratio_24h", 1000000, 6), fixed("passthrough_ratio_1h", 985000, 6)}, []string{"round_trip_24h", "passthrough_1h"}},
 
-		{"velocity 10 per minute", []*riskv1.Feature{fixed("transfers_out_count_1m", 10, 0)}, []string{"velocity_count_1m"}},
-		{"velocity 9 per minute", []*riskv1.Feature{fixed("transfers_out_count_1m", 9, 0)}, nil},
+		{"velocity 12 per minute", []*riskv1.Feature{fixed("transfers_out_count_1m", 12, 0)}, []string{"velocity_count_1m"}},
+		{"velocity 11 per minute", []*riskv1.Feature{fixed("transfers_out_count_1m", 11, 0)}, nil},
 		{"velocity 150 per hour", []*riskv1.Feature{fixed("transfers_out_count_1h", 150, 0)}, []string{"velocity_count_1h"}},
 		{"velocity 149 per hour", []*riskv1.Feature{fixed("transfers_out_count_1h", 149, 0)}, nil},
 		{"value 100 ETH in 1h", []*riskv1.Feature{units("value_out_sum_1h", "100000000000000000000", "ETH")}, []string{"velocity_value_1h_eth"}},
@@ -122,7 +122,7 @@ func TestDefaultRules(t *testing.T) {
 
 func TestHitFields(t *testing.T) {
 	e := defaultEngine(t)
-	hits, err := e.Evaluate(vec(fixed("sanctioned_counterparty", 1, 0), fixed("transfers_out_count_1m", 10, 0)), nil)
+	hits, err := e.Evaluate(vec(fixed("sanctioned_counterparty", 1, 0), fixed("transfers_out_count_1m", 12, 0)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestHitFields(t *testing.T) {
 	}
 	// A rule without description spells out its conditions.
 	want = Hit{ID: "velocity_count_1m", RuleID: "rule:velocity_count_1m", Reason: "VELOCITY",
-		Detail: "transfers_out_count_1m >= 10", Decision: riskv1.Decision_DECISION_REVIEW, Severity: riskv1.Severity_SEVERITY_MEDIUM}
+		Detail: "transfers_out_count_1m >= 12", Decision: riskv1.Decision_DECISION_REVIEW, Severity: riskv1.Severity_SEVERITY_MEDIUM}
 	if *hits[1] != want {
 		t.Errorf("hit = %+v, want %+v", *hits[1], want)
 	}
