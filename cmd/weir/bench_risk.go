@@ -100,7 +100,7 @@ WEIR_REDIS_ADDR.`,
 	f.IntVar(&opts.run.Samples, "samples", 20000, "feature fetch + inference samples")
 	f.IntVar(&opts.run.Passthrough.Records, "passthrough-records", 300_000, "records of the pass-through measurement")
 	f.StringVar(&opts.export, "export", "", "write models/train input (scores.jsonl, labels.jsonl) of the training traffic into this directory instead of measuring")
-	f.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	f.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (samples labelled phase=generate|pipeline|fetch-score|alerts|passthrough)")
 	return cmd
 }
 
