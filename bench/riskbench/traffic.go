@@ -184,7 +184,8 @@ func (t *Traffic) TimeOfBlock(n uint64) time.Time {
 // fraud patterns, no reorgs) for opts.Blocks blocks, indexes the chain with the real
 // indexer (ingest/ethereum) into the run's chain.* topics, and writes the generator's
 // labels to its risk.labels. It creates the topics, blocks until everything is
-// committed, and keeps nothing outside the topics and memory.
+// committed, and keeps nothing outside the topics and memory. The topics are the
+// caller's to delete (Topics.Delete), also when Generate fails.
 func Generate(ctx context.Context, opts TrafficOptions) (*Traffic, error) {
 	opts.setDefaults()
 	if len(opts.Brokers) == 0 {

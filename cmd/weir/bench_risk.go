@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weirhq/weir/bench/riskbench"
 	"github.com/weirhq/weir/internal/config"
@@ -117,15 +120,21 @@ func exportRisk(cmd *cobra.Command, o riskbench.Options, dir, where string) erro
 	}
 	to.Brokers, to.Topics, to.Progress = o.Brokers, riskbench.Topics{Prefix: riskbench.NewPrefix("riskbench-export")}, o.Progress
 	fmt.Fprintf(o.Progress, "weir bench risk --export: %s; seed %d, %d blocks\n", where, to.Seed, to.Blocks)
+	// The run's topics go at the end, also when the run fails half way.
+	defer func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...))
+		if err == nil {
+			defer cl.Close()
+			err = to.Topics.Delete(context.WithoutCancel(ctx), kadm.NewClient(cl))
+		}
+		if err != nil {
+			fmt.Fprintf(o.Progress, "deleting the export's topics: %v\n", err)
+		}
+	}()
 	run, err := riskbench.RunLabeled(ctx, riskbench.RunOptions{Traffic: to, StateDir: o.StateDir})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := run.Cleanup(ctx); err != nil {
-			fmt.Fprintf(o.Progress, "deleting the export's topics: %v\n", err)
-		}
-	}()
 	scores, labels, err := riskbench.Export(ctx, o.Brokers, run.Topics, dir)
 	if err != nil {
 		return err
