@@ -201,7 +201,7 @@ func TestPayoutRiskCheck(t *testing.T) {
 		if payoutID != "" && s.GetSubjectEventId() != eventid.New(payoutKind, payoutID, "1") {
 			t.Errorf("%s: subject %s, want payout %s's event id", name, s.GetSubjectEventId(), payoutID)
 		}
-		if s.GetMeta().GetEventId() != eventid.New("weir.risk.v1.RiskScore", r.scorer.ModelID(), r.scorer.ModelVersion(), s.GetSubjectEventId()) {
+		if s.GetMeta().GetEventId() != eventid.New("weir.risk.v1.RiskScore", r.scorer.ModelID(), r.scorer.ModelVersion(), s.GetSubjectEventId(), s.GetEntityId()) {
 			t.Errorf("%s: score event id %s", name, s.GetMeta().GetEventId())
 		}
 		if s.GetModelVersion() != r.scorer.ModelVersion() || s.GetRulesVersion() != r.scorer.RulesVersion() ||

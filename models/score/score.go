@@ -244,7 +244,8 @@ func bad(format string, args ...any) error {
 //     the score shares the Feature messages with v, so v must not be modified after;
 //   - model id and version, rules_version, threshold_bp, feature_set(_version) and
 //     sanctions_list_version are stamped; Meta.event_id is eventid.New(
-//     "weir.risk.v1.RiskScore", model_id, model_version, subject_event_id), Meta.event_time
+//     "weir.risk.v1.RiskScore", model_id, model_version, subject_event_id, entity_id)
+//     (a transfer's sender and recipient are scored at the same subject), Meta.event_time
 //     and trace_id those of v.
 //
 // Contributions are not computed. Errors wrap ErrBadVector (and ErrFeatureSet or
@@ -331,7 +332,7 @@ func (s *Scorer) Score(v *riskv1.FeatureVector, subj Subject) (*riskv1.RiskScore
 
 	out := &riskv1.RiskScore{
 		Meta: &commonv1.Meta{
-			EventId:   eventid.New("weir.risk.v1.RiskScore", s.meta.ModelID, s.meta.Version, subject),
+			EventId:   eventid.New("weir.risk.v1.RiskScore", s.meta.ModelID, s.meta.Version, subject, entity),
 			EventTime: &timestamppb.Timestamp{Seconds: ts.GetSeconds(), Nanos: ts.GetNanos()},
 			Source:    s.source,
 			TraceId:   v.GetMeta().GetTraceId(),

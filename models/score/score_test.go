@@ -328,7 +328,7 @@ func TestStamped(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
-	check("event_id", got.Meta.EventId, eventid.New("weir.risk.v1.RiskScore", "address_activity_gbm", meta.Version, v.SubjectEventId))
+	check("event_id", got.Meta.EventId, eventid.New("weir.risk.v1.RiskScore", "address_activity_gbm", meta.Version, v.SubjectEventId, v.EntityId))
 	check("event_time", got.Meta.EventTime.AsTime(), v.Meta.EventTime.AsTime())
 	check("source", got.Meta.Source, "processors/score:7")
 	check("trace_id", got.Meta.TraceId, v.Meta.TraceId)
@@ -374,7 +374,7 @@ func TestStamped(t *testing.T) {
 	}
 	check("subject_event_id", got.SubjectEventId, payout)
 	check("transaction_hash of another subject", got.TransactionHash, "")
-	check("event_id", got.Meta.EventId, eventid.New("weir.risk.v1.RiskScore", "address_activity_gbm", meta.Version, payout))
+	check("event_id", got.Meta.EventId, eventid.New("weir.risk.v1.RiskScore", "address_activity_gbm", meta.Version, payout, v.EntityId))
 }
 
 // TestMissing: a vector with no features, or without the features of a rule, scores as

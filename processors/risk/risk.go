@@ -11,9 +11,9 @@
 // and features/online copies risk.features into the Redis online store.
 //
 // One score per vector: a transfer gives two vectors (its sender's and its
-// recipient's), so two scores with the same subject_event_id. Their Meta.event_id is
-// ScoreID, which adds the entity to the model, its version and the subject (as
-// features.VectorID does for vectors), so the two are distinct events. A vector
+// recipient's), so two scores with the same subject_event_id. Their Meta.event_id
+// (ScoreID, as models/score derives it) adds the entity to the model, its version and the
+// subject (as features.VectorID does for vectors), so the two are distinct events. A vector
 // re-published after a reorg (features.HeaderRefresh) is not scored: it has no subject
 // event of its own. Scores are not retracted: the score of a transfer that a reorg
 // later removed stays on risk.scores (as its alert does); a consumer that must forget it
@@ -138,7 +138,6 @@ func (h *scoring) onVector(sc *stream.Context, v *riskv1.FeatureVector) error {
 	if err != nil {
 		return fmt.Errorf("risk: score %s: %w", v.GetEntityId(), err)
 	}
-	s.Meta.EventId = ScoreID(s.GetModelId(), s.GetModelVersion(), s.GetSubjectEventId(), s.GetEntityId())
 	s.Meta.Source = Source
 	if h.latency != nil {
 		h.latency.Observe(took.Seconds())

@@ -828,7 +828,8 @@ func (x *Contribution) GetWeightBp() int32 {
 
 // RiskScore is a model's score for one entity. Topic risk.scores, keyed by entity_id.
 // Meta.event_id = eventid.New("weir.risk.v1.RiskScore", model_id, model_version,
-// subject_event_id).
+// subject_event_id, entity_id) (a transfer's sender and recipient are scored at the same
+// subject).
 type RiskScore struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// meta identifies the event.
