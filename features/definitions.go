@@ -3,6 +3,7 @@ package features
 import (
 	"math"
 	"math/big"
+	"math/bits"
 	"time"
 
 	"github.com/axiomhq/hyperloglog"
@@ -157,11 +158,56 @@ func (a Sum) compute(q *query, evs []stored) *riskv1.Feature {
 }
 
 func sumOf(evs []stored, dir Direction, asset string) *big.Int {
-	s := new(big.Int)
+	var s acc
 	for i := range evs {
 		if evs[i].dir() == dir && evs[i].asset == asset {
-			s.Add(s, evs[i].amount)
+			s.add(evs[i].amount)
 		}
+	}
+	return s.result()
+}
+
+// acc is an exact sum of non-negative big.Ints that adds those below 2^64 in two
+// machine words, touching big arithmetic only for larger ones. The zero value is 0.
+type acc struct {
+	lo, hi uint64   // hi·2^64 + lo: at most 2^64 addends below 2^64, so hi cannot overflow
+	big    *big.Int // the larger addends, nil when none
+}
+
+func (a *acc) add(x *big.Int) {
+	if x.IsUint64() {
+		var c uint64
+		a.lo, c = bits.Add64(a.lo, x.Uint64(), 0)
+		a.hi += c
+		return
+	}
+	if a.big == nil {
+		a.big = new(big.Int)
+	}
+	a.big.Add(a.big, x)
+}
+
+// addProduct adds x² (x below 2^64) into the words top·2^128 + hi·2^64 + lo; top
+// counts the carries out of hi (at most one per addend, so it cannot overflow).
+func (a *acc) addProduct(x uint64, top *uint64) {
+	h, l := bits.Mul64(x, x)
+	var c uint64
+	a.lo, c = bits.Add64(a.lo, l, 0)
+	a.hi, c = bits.Add64(a.hi, h, c)
+	*top += c
+}
+
+func (a *acc) result() *big.Int { return a.resultTop(0) }
+
+// resultTop returns top·2^128 + hi·2^64 + lo + big.
+func (a *acc) resultTop(top uint64) *big.Int {
+	s := new(big.Int).SetUint64(top)
+	s.Lsh(s, 64)
+	s.Add(s, new(big.Int).SetUint64(a.hi))
+	s.Lsh(s, 64)
+	s.Add(s, new(big.Int).SetUint64(a.lo))
+	if a.big != nil {
+		s.Add(s, a.big)
 	}
 	return s
 }
@@ -175,9 +221,16 @@ type DistinctCounterparties struct{ Dir Direction }
 
 func (a DistinctCounterparties) compute(q *query, evs []stored) *riskv1.Feature {
 	sk := hyperloglog.New14()
+	// Each counterparty is inserted once: inserting it again leaves the sketch's set of
+	// hashes, and so its estimate, unchanged.
+	q.stamp++
 	for i := range evs {
-		if evs[i].dir() == a.Dir {
-			sk.Insert([]byte(evs[i].counterparty))
+		if evs[i].dir() != a.Dir {
+			continue
+		}
+		if c := &q.cps[evs[i].cp]; c.seen != q.stamp {
+			c.seen = q.stamp
+			sk.Insert(c.b)
 		}
 	}
 	return &riskv1.Feature{Value: &riskv1.Feature_Fixed{Fixed: fixed(int64(sk.Estimate()), 0)}}
@@ -190,10 +243,12 @@ type SinceLast struct{ Dir Direction }
 
 func (a SinceLast) compute(q *query, evs []stored) *riskv1.Feature {
 	v := int64(-1)
-	for i := range evs {
+	// The latest event before the triggering one: the first from the end (log order).
+	for i := len(evs) - 1; i >= 0; i-- {
 		e := &evs[i]
 		if e.dir() == a.Dir && before(e.at, e.ref, q.ev.Time, q.ref) {
 			v = int64(q.ev.Time.Sub(e.at) / time.Second)
+			break
 		}
 	}
 	return &riskv1.Feature{Value: &riskv1.Feature_Fixed{Fixed: fixed(v, 0)}}
@@ -206,17 +261,27 @@ func (a SinceLast) compute(q *query, evs []stored) *riskv1.Feature {
 type ZScore struct{}
 
 func (ZScore) compute(q *query, evs []stored) *riskv1.Feature {
-	n, s1, s2 := new(big.Int), new(big.Int), new(big.Int)
-	sq := new(big.Int)
+	// Amounts below 2^64 are summed in machine words (acc; their squares in three
+	// words), larger ones in big.Ints: the sums are exact either way.
+	var count int64
+	var a1, a2 acc
+	var top uint64
+	s2big, sq := new(big.Int), new(big.Int)
 	for i := range evs {
 		e := &evs[i]
 		if e.dir() != q.ev.Direction || e.asset != q.ev.Asset || !before(e.at, e.ref, q.ev.Time, q.ref) {
 			continue
 		}
-		n.Add(n, big.NewInt(1))
-		s1.Add(s1, e.amount)
-		s2.Add(s2, sq.Mul(e.amount, e.amount))
+		count++
+		a1.add(e.amount)
+		if e.amount.IsUint64() {
+			a2.addProduct(e.amount.Uint64(), &top)
+		} else {
+			s2big.Add(s2big, sq.Mul(e.amount, e.amount))
+		}
 	}
+	n, s1, s2 := big.NewInt(count), a1.result(), a2.resultTop(top)
+	s2.Add(s2, s2big)
 	return &riskv1.Feature{Value: &riskv1.Feature_Fixed{Fixed: fixed(zscore(n, s1, s2, q.ev.Amount), RatioScale)}}
 }
 
@@ -262,7 +327,7 @@ func (a NewCounterpartyRatio) compute(q *query, evs []stored) *riskv1.Feature {
 			continue
 		}
 		total++
-		if q.isFirst(e.counterparty, e.at, e.ref) {
+		if q.isFirstID(e.cp, e.at, e.ref) {
 			first++
 		}
 	}
@@ -319,15 +384,14 @@ type NearThreshold struct{ Dir Direction }
 
 func (a NearThreshold) compute(q *query, evs []stored) *riskv1.Feature {
 	var n int64
-	nine, ten := big.NewInt(9), big.NewInt(10)
-	l, r := new(big.Int), new(big.Int)
 	for i := range evs {
 		e := &evs[i]
 		t := q.thresholds[e.asset]
 		if e.dir() != a.Dir || t == nil {
 			continue
 		}
-		if e.amount.Cmp(t) < 0 && l.Mul(e.amount, ten).Cmp(r.Mul(t, nine)) >= 0 {
+		// amount·10 >= t·9, as amount >= ceil(t·9/10) (Engine.nearLow).
+		if e.amount.Cmp(t) < 0 && e.amount.Cmp(q.nearLow[e.asset]) >= 0 {
 			n++
 		}
 	}
@@ -353,7 +417,7 @@ type SanctionedExposure struct{}
 func (SanctionedExposure) compute(q *query, evs []stored) *riskv1.Feature {
 	var n int64
 	for i := range evs {
-		if q.sanctioned(evs[i].counterparty) {
+		if q.sanctionedID(evs[i].cp) {
 			n++
 		}
 	}

@@ -6,7 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"math/bits"
+	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -74,12 +78,14 @@ type Engine struct {
 	grace      time.Duration
 	retention  time.Duration
 	thresholds map[string]*big.Int
+	nearLow    map[string]*big.Int // per asset, ceil(9/10 of its threshold): see NearThreshold
+	queries    sync.Pool           // of *query: the arenas of past computations
 	sanctions  Sanctions
 }
 
 // New returns an Engine, checking the configuration.
 func New(cfg Config) (*Engine, error) {
-	e := &Engine{set: AddressActivity, grace: DefaultGrace, thresholds: map[string]*big.Int{}, sanctions: cfg.Sanctions}
+	e := &Engine{set: AddressActivity, grace: DefaultGrace, thresholds: map[string]*big.Int{}, nearLow: map[string]*big.Int{}, sanctions: cfg.Sanctions}
 	if cfg.Set != nil {
 		e.set = *cfg.Set
 	}
@@ -101,6 +107,10 @@ func New(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("features: threshold of %s must be positive", asset)
 		}
 		e.thresholds[asset] = new(big.Int).Set(t)
+		// amount·10 >= threshold·9  <=>  amount >= ceil(threshold·9/10), amounts being integers.
+		low := new(big.Int).Mul(t, big.NewInt(9))
+		low.Add(low, big.NewInt(9))
+		e.nearLow[asset] = low.Quo(low, big.NewInt(10))
 	}
 	e.retention = e.set.Retention() + e.grace
 	return e, nil
@@ -225,23 +235,29 @@ func (e *Engine) Apply(st State, ev Event, watermark time.Time) (*riskv1.Feature
 // Compute returns the vector of ev's entity as of ev without recording anything: the
 // windows ending at ev.Time over the events in st. Apply calls it after recording ev.
 func (e *Engine) Compute(st State, ev Event) (*riskv1.FeatureVector, error) {
-	q := &query{e: e, st: st, ev: ev, ref: ref(ev.Direction, ev.ID), thresholds: e.thresholds, firsts: map[string]pair{}}
-	var events []stored
+	q := e.query(st, ev)
+	defer e.release(q)
 	from := ev.Time.Add(-e.set.Retention())
 	prefix := entityPrefix(tagEvent, ev.Entity)
+	errStop := errors.New("stop")
 	err := st.Scan(prefix, func(k, v []byte) error {
-		s, err := decodeStored(len(prefix), k, v)
-		if err != nil {
-			return err
+		rest := k[len(prefix):]
+		if len(rest) < 9 {
+			return fmt.Errorf("%w: event key", errMalformed)
 		}
-		if s.at.After(from) && !s.at.After(ev.Time) {
-			events = append(events, s)
+		at := readTime(rest)
+		if !at.After(from) {
+			return nil
 		}
-		return nil
+		if at.After(ev.Time) { // the log is in time order: nothing further is in a window
+			return errStop
+		}
+		return q.add(at, rest[8:], v)
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errStop) {
 		return nil, fmt.Errorf("features: scan %s: %w", ev.Entity, err)
 	}
+	events := q.events
 	vec := &riskv1.FeatureVector{
 		Meta: &commonv1.Meta{
 			EventId:   VectorID(e.set, ev.ID, ev.Entity),
@@ -259,14 +275,10 @@ func (e *Engine) Compute(st State, ev Event) (*riskv1.FeatureVector, error) {
 		Features:             make([]*riskv1.Feature, 0, len(e.set.Features)),
 	}
 	for _, d := range e.set.Features {
-		lo := 0
+		lo := len(events)
 		if d.Window > 0 {
 			start := ev.Time.Add(-d.Window)
-			for lo < len(events) && !events[lo].at.After(start) {
-				lo++
-			}
-		} else {
-			lo = len(events)
+			lo = sort.Search(len(events), func(i int) bool { return events[i].at.After(start) })
 		}
 		f := d.Aggregate.compute(q, events[lo:])
 		if q.err != nil {
@@ -278,30 +290,158 @@ func (e *Engine) Compute(st State, ev Event) (*riskv1.FeatureVector, error) {
 	return vec, nil
 }
 
-// query is one computation: the triggering event and lookups into the State.
+// query returns a query for ev, reusing the arenas of an earlier computation.
+func (e *Engine) query(st State, ev Event) *query {
+	q, _ := e.queries.Get().(*query)
+	if q == nil {
+		q = &query{ids: map[string]int32{}}
+	}
+	q.e, q.st, q.ev, q.ref, q.thresholds, q.nearLow = e, st, ev, ref(ev.Direction, ev.ID), e.thresholds, e.nearLow
+	return q
+}
+
+// release returns q's arenas to the pool. Nothing of a vector points into them: the
+// features hold values computed from the events, never the events.
+func (e *Engine) release(q *query) {
+	q.st, q.ev, q.ref, q.err = nil, Event{}, nil, nil
+	clear(q.events)
+	q.events, q.buf, q.words, q.ints = q.events[:0], q.buf[:0], q.words[:0], q.ints[:0]
+	clear(q.ids)
+	clear(q.cps)
+	q.cps, q.assets, q.stamp = q.cps[:0], q.assets[:0], 0
+	e.queries.Put(q)
+}
+
+// query is one computation: the triggering event, the window's events decoded once,
+// and lookups into the State cached per distinct counterparty.
 type query struct {
 	e          *Engine
 	st         State
 	ev         Event
 	ref        []byte
 	thresholds map[string]*big.Int
-	firsts     map[string]pair
+	nearLow    map[string]*big.Int
 	err        error
+
+	// The events of the longest window, in log order, decoded into the arenas below:
+	// each event's ref slices buf, its amount's words slice words, its counterparty and
+	// asset are interned (the id of a counterparty indexes cps and the caches).
+	events []stored
+	buf    []byte
+	words  []big.Word
+	ints   []big.Int
+	ids    map[string]int32
+	cps    []counterparty
+	assets []string
+	stamp  uint32 // DistinctCounterparties' current pass, see counterparty.seen
+}
+
+// counterparty is one distinct counterparty of a computation, with what the features
+// looked up about it.
+type counterparty struct {
+	name       string
+	b          []byte // name's bytes, for the sketch
+	first      pair   // the (entity, counterparty) record, when loaded
+	loaded     bool
+	sanctioned int8 // 0 unknown, 1 no, 2 yes
+	seen       uint32
+}
+
+// add decodes one log entry — r is its dir+id, v its value — into q.events.
+func (q *query) add(at time.Time, r, v []byte) error {
+	cp, v, err := readBytes(v)
+	if err != nil {
+		return err
+	}
+	asset, v, err := readBytes(v)
+	if err != nil {
+		return err
+	}
+	id, ok := q.ids[string(cp)]
+	if !ok {
+		id = int32(len(q.cps))
+		name := string(cp)
+		q.ids[name] = id
+		q.cps = append(q.cps, counterparty{name: name, b: []byte(name)})
+	}
+	i := slices.Index(q.assets, string(asset))
+	if i < 0 {
+		i = len(q.assets)
+		q.assets = append(q.assets, string(asset))
+	}
+	as := q.assets[i]
+	start := len(q.buf)
+	q.buf = append(q.buf, r...)
+	if len(q.ints) == cap(q.ints) {
+		q.ints = make([]big.Int, 0, max(16, 2*cap(q.ints)))
+	}
+	q.ints = q.ints[:len(q.ints)+1]
+	amount := &q.ints[len(q.ints)-1]
+	q.words = appendWords(q.words, amount, v)
+	q.events = append(q.events, stored{
+		at: at, ref: q.buf[start:len(q.buf):len(q.buf)], counterparty: q.cps[id].name, cp: id, asset: as, amount: amount,
+	})
+	return nil
+}
+
+// appendWords sets z to the big-endian unsigned integer b, its words appended to ws
+// (z keeps a slice of them: neither may be modified afterwards). It equals SetBytes
+// without allocating for every event.
+func appendWords(ws []big.Word, z *big.Int, b []byte) []big.Word {
+	const size = bits.UintSize / 8
+	n := (len(b) + size - 1) / size
+	if len(ws)+n > cap(ws) {
+		ws = make([]big.Word, 0, max(64, 2*cap(ws), n))
+	}
+	start := len(ws)
+	ws = ws[:start+n]
+	for i := range n {
+		hi := len(b) - i*size
+		var w big.Word
+		for _, c := range b[max(hi-size, 0):hi] {
+			w = w<<8 | big.Word(c)
+		}
+		ws[start+i] = w
+	}
+	z.SetBits(ws[start : start+n : start+n])
+	return ws
 }
 
 // isFirst reports whether the event (at, r) is the entity's first with counterparty.
-func (q *query) isFirst(counterparty string, at time.Time, r []byte) bool {
-	p, ok := q.firsts[counterparty]
+func (q *query) isFirst(name string, at time.Time, r []byte) bool {
+	id, ok := q.ids[name]
 	if !ok {
-		var err error
-		p, ok, err = q.e.pair(q.st, pairKey(q.ev.Entity, counterparty))
+		id = int32(len(q.cps))
+		q.ids[name] = id
+		q.cps = append(q.cps, counterparty{name: name, b: []byte(name)})
+	}
+	return q.isFirstID(id, at, r)
+}
+
+// isFirstID is isFirst of the counterparty with id cp.
+func (q *query) isFirstID(cp int32, at time.Time, r []byte) bool {
+	c := &q.cps[cp]
+	if !c.loaded {
+		p, _, err := q.e.pair(q.st, pairKey(q.ev.Entity, c.name))
 		if err != nil {
 			q.err = err
 			return false
 		}
-		q.firsts[counterparty] = p
+		c.first, c.loaded = p, true
 	}
-	return at.Equal(p.firstAt) && bytes.Equal(r, p.firstRef)
+	return at.Equal(c.first.firstAt) && bytes.Equal(r, c.first.firstRef)
+}
+
+// sanctionedID is sanctioned of the counterparty with id cp, asked once per computation.
+func (q *query) sanctionedID(cp int32) bool {
+	c := &q.cps[cp]
+	if c.sanctioned == 0 {
+		c.sanctioned = 1
+		if q.sanctioned(c.name) {
+			c.sanctioned = 2
+		}
+	}
+	return c.sanctioned == 2
 }
 
 func (q *query) sanctioned(entity string) bool {

@@ -22,11 +22,24 @@ type State interface {
 }
 
 // MemState is an in-memory State for tests and offline backfills: a map plus a sorted
-// key index, so that Scan costs O(log n + matches). Not safe for concurrent use.
+// key index kept in chunks of at most memChunk keys, so that Put and Delete cost
+// O(log n + memChunk) and Scan O(log n + matches). Not safe for concurrent use.
 type MemState struct {
-	m    map[string][]byte
-	keys []string // sorted
+	m      map[string][]byte
+	chunks [][]memKey // each sorted and non-empty; chunk i's keys sort before chunk i+1's
 }
+
+// memKey is a key of MemState's index, also as bytes for Scan.
+type memKey struct {
+	s string
+	b []byte
+}
+
+func cmpKey(k memKey, s string) int { return strings.Compare(k.s, s) }
+
+// memChunk is the largest chunk of MemState's key index: inserting into one sorted
+// slice of every key moved O(n) keys per Put.
+const memChunk = 256
 
 // NewMemState returns an empty MemState.
 func NewMemState() *MemState { return &MemState{m: map[string][]byte{}} }
@@ -37,12 +50,30 @@ func (s *MemState) Get(key []byte) ([]byte, bool, error) {
 	return v, ok, nil
 }
 
+// chunk returns the index of the chunk that holds k, or would: the first whose last key
+// is >= k, else the last chunk.
+func (s *MemState) chunk(k string) int {
+	i, _ := slices.BinarySearchFunc(s.chunks, k, func(c []memKey, k string) int { return cmpKey(c[len(c)-1], k) })
+	return min(i, len(s.chunks)-1)
+}
+
 // Put sets key to a copy of value.
 func (s *MemState) Put(key, value []byte) error {
 	k := string(key)
 	if _, ok := s.m[k]; !ok {
-		i, _ := slices.BinarySearch(s.keys, k)
-		s.keys = slices.Insert(s.keys, i, k)
+		mk := memKey{s: k, b: []byte(k)}
+		if len(s.chunks) == 0 {
+			s.chunks = append(s.chunks, []memKey{mk})
+		} else {
+			c := s.chunk(k)
+			i, _ := slices.BinarySearchFunc(s.chunks[c], k, cmpKey)
+			s.chunks[c] = slices.Insert(s.chunks[c], i, mk)
+			if n := len(s.chunks[c]); n > memChunk {
+				hi := slices.Clone(s.chunks[c][n/2:])
+				s.chunks[c] = slices.Clip(s.chunks[c][:n/2])
+				s.chunks = slices.Insert(s.chunks, c+1, hi)
+			}
+		}
 	}
 	s.m[k] = bytes.Clone(value)
 	return nil
@@ -52,20 +83,34 @@ func (s *MemState) Put(key, value []byte) error {
 func (s *MemState) Delete(key []byte) error {
 	k := string(key)
 	if _, ok := s.m[k]; ok {
-		i, _ := slices.BinarySearch(s.keys, k)
-		s.keys = slices.Delete(s.keys, i, i+1)
+		c := s.chunk(k)
+		i, _ := slices.BinarySearchFunc(s.chunks[c], k, cmpKey)
+		s.chunks[c] = slices.Delete(s.chunks[c], i, i+1)
+		if len(s.chunks[c]) == 0 {
+			s.chunks = slices.Delete(s.chunks, c, c+1)
+		}
 		delete(s.m, k)
 	}
 	return nil
 }
 
-// Scan calls fn for every key with prefix, in key order. fn must not write to s.
+// Scan calls fn for every key with prefix, in key order. fn must not write to s, nor
+// modify the key or the value.
 func (s *MemState) Scan(prefix []byte, fn func(key, value []byte) error) error {
+	if len(s.chunks) == 0 {
+		return nil
+	}
 	p := string(prefix)
-	i, _ := slices.BinarySearch(s.keys, p)
-	for ; i < len(s.keys) && strings.HasPrefix(s.keys[i], p); i++ {
-		if err := fn([]byte(s.keys[i]), s.m[s.keys[i]]); err != nil {
-			return err
+	c := s.chunk(p)
+	i, _ := slices.BinarySearchFunc(s.chunks[c], p, cmpKey)
+	for ; c < len(s.chunks); c, i = c+1, 0 {
+		for _, k := range s.chunks[c][i:] {
+			if !strings.HasPrefix(k.s, p) {
+				return nil
+			}
+			if err := fn(k.b, s.m[k.s]); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -143,11 +188,21 @@ func readString(b []byte) (string, []byte, error) {
 	return string(b[k : k+int(n)]), b[k+int(n):], nil
 }
 
+// readBytes is readString without the copy: the result slices b.
+func readBytes(b []byte) ([]byte, []byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || uint64(len(b)-k) < n {
+		return nil, nil, errMalformed
+	}
+	return b[k : k+int(n)], b[k+int(n):], nil
+}
+
 // stored is one event of an entity's log.
 type stored struct {
 	at           time.Time
 	ref          []byte // dir + id
 	counterparty string
+	cp           int32 // in a query's events: the counterparty's id there (query.cps)
 	asset        string
 	amount       *big.Int
 }
