@@ -1,6 +1,7 @@
 package riskbench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -407,23 +408,13 @@ func sortByBlock(records []*kgo.Record) error {
 		ka, kb := keys[a], keys[b]
 		switch {
 		case ka.block != kb.block:
-			return cmpU(ka.block, kb.block)
+			return cmp.Compare(ka.block, kb.block)
 		case ka.tx != kb.tx:
-			return cmpU(ka.tx, kb.tx)
+			return cmp.Compare(ka.tx, kb.tx)
 		}
-		return cmpU(ka.log, kb.log)
+		return cmp.Compare(ka.log, kb.log)
 	})
 	return nil
-}
-
-func cmpU(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // copyRecord returns a record for topic with r's key, value and partition.

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -451,11 +452,11 @@ var pow10 = [MaxScale + 1]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
 // or rounds. It does not allocate.
 func CompareFixed(a int64, as uint32, b int64, bs uint32) int {
 	if as == bs {
-		return cmpInt(a, b)
+		return cmp.Compare(a, b)
 	}
 	sa, sb := sign(a), sign(b)
 	if sa != sb || sa == 0 {
-		return cmpInt(int64(sa), int64(sb))
+		return cmp.Compare(int64(sa), int64(sb))
 	}
 	ma, mb := abs(a), abs(b)
 	var ahi, alo, bhi, blo uint64
@@ -469,9 +470,9 @@ func CompareFixed(a int64, as uint32, b int64, bs uint32) int {
 	c := 0
 	switch {
 	case ahi != bhi:
-		c = cmpU(ahi, bhi)
+		c = cmp.Compare(ahi, bhi)
 	default:
-		c = cmpU(alo, blo)
+		c = cmp.Compare(alo, blo)
 	}
 	if sa < 0 {
 		c = -c
@@ -495,24 +496,4 @@ func abs(x int64) uint64 {
 		return -uint64(x)
 	}
 	return uint64(x)
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpU(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -1,6 +1,7 @@
 package parquet
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -141,9 +142,9 @@ func listDate(dateDir string) (listing, error) {
 		case a.partition != b.partition:
 			return int(a.partition) - int(b.partition)
 		case a.first != b.first:
-			return cmpInt(a.first, b.first)
+			return cmp.Compare(a.first, b.first)
 		}
-		return cmpInt(b.last, a.last)
+		return cmp.Compare(b.last, a.last)
 	})
 	reach, part := int64(-1), int32(-1)
 	for _, s := range all {
@@ -158,16 +159,6 @@ func listDate(dateDir string) (listing, error) {
 		reach = s.last
 	}
 	return l, nil
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // liveFiles returns the paths of the files a reader of topicDir reads, in directory
