@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/weirhq/weir/internal/kafkaread"
 )
 
 // Cluster starts a one-broker kfake cluster on a free loopback port, with opts added,
@@ -26,50 +28,18 @@ func Cluster(t testing.TB, opts ...kfake.Opt) []string {
 }
 
 // ReadCommitted returns every committed record of topic, reading each partition up to
-// the last stable offset it had when called (so the read ends), in partition order. It
+// the last stable offset it had when called (so the read ends; kafkaread.Committed). It
 // fails the test if that takes longer than a minute.
 func ReadCommitted(t testing.TB, brokers []string, topic string) []*kgo.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	adm := newAdmin(t, brokers)
-	defer adm.Close()
-	ends, err := adm.ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		t.Fatalf("kafkatest: end offsets of %s: %v", topic, err)
-	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-		}
-	})
-	if len(want) == 0 {
-		return nil
-	}
-	// Control records are kept (and then dropped) so that a partition whose last
-	// records are a transaction marker still reaches its end offset.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatalf("kafkatest: %v", err)
-	}
-	defer cl.Close()
 	var out []*kgo.Record
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("kafkatest: read %s: %v (partitions not read to the end: %v)", topic, err, want)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
-				delete(want, r.Partition)
-			}
-			if !r.Attrs.IsControl() {
-				out = append(out, r)
-			}
-		})
+	if err := kafkaread.Committed(ctx, brokers, topic, func(r *kgo.Record) error {
+		out = append(out, r)
+		return nil
+	}); err != nil {
+		t.Fatalf("kafkatest: %v", err)
 	}
 	return out
 }
