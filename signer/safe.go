@@ -250,15 +250,8 @@ func (s *Server) signSafe(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	before := []record{{topic: TopicRequests, key: k.ID, ev: reqEv}}
 	if d.Outcome != policy.OutcomeAllow {
-		reasons := d.Reasons
-		if evalErr != nil {
-			reasons = append(reasons, evalErr.Error())
-		}
-		msg := "the policy refuses this request"
-		if d.Outcome == policy.OutcomeRequireApprovals {
-			msg = "the policy requires approvals, which Safe transactions cannot collect yet"
-		}
-		fail(k.ID, res, before, &badRequest{status: http.StatusForbidden, code: "policy_denied", msg: msg}, reasons)
+		refusal, reasons := policyRefusal(d, evalErr, "Safe transactions")
+		fail(k.ID, res, before, refusal, reasons)
 		return
 	}
 	sig, _, err := txsign.SignSafeTx(ctx, backendSigner{b: b, id: k.ID, addr: k.Address}, chain, safe, t)

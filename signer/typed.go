@@ -110,15 +110,8 @@ func (s *Server) signTypedData(w http.ResponseWriter, r *http.Request, c caller)
 	}
 	before := []record{{topic: TopicRequests, key: k.ID, ev: reqEv}}
 	if d.Outcome != policy.OutcomeAllow {
-		reasons := d.Reasons
-		if evalErr != nil {
-			reasons = append(reasons, evalErr.Error())
-		}
-		msg := "the policy refuses this request"
-		if d.Outcome == policy.OutcomeRequireApprovals {
-			msg = "the policy requires approvals, which typed data cannot collect yet"
-		}
-		fail(k.ID, res, before, &badRequest{status: http.StatusForbidden, code: "policy_denied", msg: msg}, reasons)
+		refusal, reasons := policyRefusal(d, evalErr, "typed data")
+		fail(k.ID, res, before, refusal, reasons)
 		return
 	}
 	sig, hash, err := txsign.SignTypedData(ctx, backendSigner{b: b, id: k.ID, addr: k.Address}, req.Data)
@@ -132,4 +125,19 @@ func (s *Server) signTypedData(w http.ResponseWriter, r *http.Request, c caller)
 	}
 	writeJSON(w, http.StatusOK, TypedDataResponse{RequestID: req.RequestID, Signature: hexutil.Encode(sig),
 		Hash: hexutil.Encode(hash[:]), From: k.Address.Hex(), Policy: res, Rule: d.RuleName})
+}
+
+// policyRefusal is the answer to a request of kind what (typed data, Safe transactions)
+// that the policy did not allow, and the reasons to audit: those requests cannot be held
+// for approvals yet, so a require-approvals decision refuses them too.
+func policyRefusal(d policy.Decision, evalErr error, what string) (*badRequest, []string) {
+	reasons := d.Reasons
+	if evalErr != nil {
+		reasons = append(reasons, evalErr.Error())
+	}
+	msg := "the policy refuses this request"
+	if d.Outcome == policy.OutcomeRequireApprovals {
+		msg = "the policy requires approvals, which " + what + " cannot collect yet"
+	}
+	return &badRequest{status: http.StatusForbidden, code: "policy_denied", msg: msg}, reasons
 }
