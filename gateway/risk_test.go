@@ -31,7 +31,7 @@ import (
 type riskList map[string]bool
 
 func (l riskList) Sanctioned(entity string) bool { return l[entity] }
-func (riskList) Version() string                { return "test-list:7" }
+func (riskList) Version() string                 { return "test-list:7" }
 
 func riskAddr(name string) string { return fmt.Sprintf("0x%040x", []byte(name)) }
 
