@@ -386,12 +386,15 @@ func (a NearThreshold) compute(q *query, evs []stored) *riskv1.Feature {
 	var n int64
 	for i := range evs {
 		e := &evs[i]
-		t := q.thresholds[e.asset]
-		if e.dir() != a.Dir || t == nil {
+		if e.dir() != a.Dir {
+			continue
+		}
+		t := q.near[e.aid] // threshold, ceil(threshold·9/10)
+		if t[0] == nil {
 			continue
 		}
 		// amount·10 >= t·9, as amount >= ceil(t·9/10) (Engine.nearLow).
-		if e.amount.Cmp(t) < 0 && e.amount.Cmp(q.nearLow[e.asset]) >= 0 {
+		if e.amount.Cmp(t[0]) < 0 && e.amount.Cmp(t[1]) >= 0 {
 			n++
 		}
 	}

@@ -37,8 +37,8 @@
 // sanctions) are made once per computation, the sketch gets each counterparty once, and
 // sums of amounts below 2^64 are done in machine words — all exact, checked against
 // the plain definitions by TestComputeEqualsReference. BenchmarkApply measures about
-// 12 µs, 28 µs and 113 µs per event with 10, 100 and 1000 kept events on MemState
-// (BenchmarkCompute, the computation alone: 7, 21 and 101 µs; 2 cores, -race off),
+// 13 µs, 27 µs and 110 µs per event with 10, 100 and 1000 kept events on MemState
+// (BenchmarkCompute, the computation alone: 7, 20 and 95 µs; 2 cores, -race off),
 // down from 55, 50 and 425 µs (9, 39 and 322 µs). That is fine for wallets and
 // merchants; an address with tens of thousands of transfers a week (an exchange hot
 // wallet) still makes every one of its events that expensive — the known limit of this

@@ -71,8 +71,9 @@ type Config struct {
 }
 
 // Engine computes feature vectors from events, keeping what it needs in a State. It
-// holds no state of its own: everything is in the State passed to each call, so it is
-// safe for concurrent use with distinct States.
+// holds no state of its own (only a pool of scratch buffers for Compute): everything is
+// in the State passed to each call, so it is safe for concurrent use with distinct
+// States. Do not copy an Engine; New returns a pointer.
 type Engine struct {
 	set        Set
 	grace      time.Duration
@@ -308,7 +309,8 @@ func (e *Engine) release(q *query) {
 	q.events, q.buf, q.words, q.ints = q.events[:0], q.buf[:0], q.words[:0], q.ints[:0]
 	clear(q.ids)
 	clear(q.cps)
-	q.cps, q.assets, q.stamp = q.cps[:0], q.assets[:0], 0
+	clear(q.near)
+	q.cps, q.assets, q.near, q.stamp = q.cps[:0], q.assets[:0], q.near[:0], 0
 	e.queries.Put(q)
 }
 
@@ -325,7 +327,8 @@ type query struct {
 
 	// The events of the longest window, in log order, decoded into the arenas below:
 	// each event's ref slices buf, its amount's words slice words, its counterparty and
-	// asset are interned (the id of a counterparty indexes cps and the caches).
+	// asset are interned (the id of a counterparty indexes cps and the caches, that of
+	// an asset assets and near: its threshold and nearLow, nil without a threshold).
 	events []stored
 	buf    []byte
 	words  []big.Word
@@ -333,6 +336,7 @@ type query struct {
 	ids    map[string]int32
 	cps    []counterparty
 	assets []string
+	near   [][2]*big.Int
 	stamp  uint32 // DistinctCounterparties' current pass, see counterparty.seen
 }
 
@@ -367,7 +371,9 @@ func (q *query) add(at time.Time, r, v []byte) error {
 	i := slices.Index(q.assets, string(asset))
 	if i < 0 {
 		i = len(q.assets)
-		q.assets = append(q.assets, string(asset))
+		a := string(asset)
+		q.assets = append(q.assets, a)
+		q.near = append(q.near, [2]*big.Int{q.thresholds[a], q.nearLow[a]})
 	}
 	as := q.assets[i]
 	start := len(q.buf)
@@ -379,7 +385,7 @@ func (q *query) add(at time.Time, r, v []byte) error {
 	amount := &q.ints[len(q.ints)-1]
 	q.words = appendWords(q.words, amount, v)
 	q.events = append(q.events, stored{
-		at: at, ref: q.buf[start:len(q.buf):len(q.buf)], counterparty: q.cps[id].name, cp: id, asset: as, amount: amount,
+		at: at, ref: q.buf[start:len(q.buf):len(q.buf)], counterparty: q.cps[id].name, cp: id, asset: as, aid: int32(i), amount: amount,
 	})
 	return nil
 }

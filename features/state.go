@@ -203,6 +203,7 @@ type stored struct {
 	ref          []byte // dir + id
 	counterparty string
 	cp           int32 // in a query's events: the counterparty's id there (query.cps)
+	aid          int32 // and the asset's (query.assets)
 	asset        string
 	amount       *big.Int
 }
