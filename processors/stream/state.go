@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/RaduBerinde/btreemap"
 	"github.com/cockroachdb/pebble/v2"
 )
 
@@ -81,9 +83,10 @@ type Store struct {
 	name   string
 	t      *task
 	prefix []byte
-	txn    map[string]change // written by committed records of the open transaction
-	rec    map[string]change // written by the record being processed
-	key    []byte            // scratch: prefix + key of the last Get
+	txn    map[string]change                    // written by committed records of the open transaction
+	order  *btreemap.BTreeMap[string, struct{}] // txn's keys in order, for Scan
+	rec    map[string]change                    // written by the record being processed
+	key    []byte                               // scratch: prefix + key of the last Get
 }
 
 // Name returns the store's name.
@@ -128,12 +131,16 @@ func (s *Store) Delete(key []byte) error {
 // Handler would get from Get. fn must not write to the store. An error from fn stops the
 // scan and is returned.
 func (s *Store) Scan(prefix []byte, fn func(key, value []byte) error) error {
-	// Pending writes, merged: the record's over the transaction's.
+	// Pending writes, merged: the record's over the transaction's. The transaction's
+	// keys with the prefix are found through their ordered index, so a scan costs what
+	// it reads, not the size of the transaction's write set.
 	pending := map[string]change{}
-	for k, c := range s.txn {
-		if bytes.HasPrefix([]byte(k), prefix) {
-			pending[k] = c
-		}
+	stop := btreemap.Max[string]()
+	if end := prefixEnd(prefix); end != nil {
+		stop = btreemap.LT(string(end))
+	}
+	for k := range s.order.Ascend(btreemap.GE(string(prefix)), stop) {
+		pending[k] = s.txn[k]
 	}
 	for k, c := range s.rec {
 		if bytes.HasPrefix([]byte(k), prefix) {
@@ -191,4 +198,18 @@ func (s *Store) Scan(prefix []byte, fn func(key, value []byte) error) error {
 		}
 	}
 	return nil
+}
+
+// putTxn records a committed record's write of k in the transaction's write set.
+func (s *Store) putTxn(k string, c change) {
+	if _, ok := s.txn[k]; !ok {
+		s.order.ReplaceOrInsert(k, struct{}{})
+	}
+	s.txn[k] = c
+}
+
+// newKeyOrder returns an empty ordered set of a transaction's keys (a B-tree of degree
+// 32, its nodes reused across transactions).
+func newKeyOrder() *btreemap.BTreeMap[string, struct{}] {
+	return btreemap.New[string, struct{}](32, strings.Compare)
 }

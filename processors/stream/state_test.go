@@ -157,13 +157,18 @@ func setLayers(t *testing.T, s *Store, committed map[string]string, txn, rec lay
 	if err := b.Commit(pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
-	for dst, l := range map[*map[string]change]layer{&s.txn: txn, &s.rec: rec} {
-		for k, v := range l {
-			if v == nil {
-				(*dst)[k] = change{del: true}
-			} else {
-				(*dst)[k] = change{val: []byte(*v)}
-			}
+	for k, v := range txn {
+		if v == nil {
+			s.putTxn(k, change{del: true})
+		} else {
+			s.putTxn(k, change{val: []byte(*v)})
+		}
+	}
+	for k, v := range rec {
+		if v == nil {
+			s.rec[k] = change{del: true}
+		} else {
+			s.rec[k] = change{val: []byte(*v)}
 		}
 	}
 }

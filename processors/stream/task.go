@@ -84,7 +84,7 @@ func newTask(partition int32, topo *Topology, db *pebble.DB, produce producer, m
 	}
 	for _, name := range topo.allStores() {
 		t.stores[name] = &Store{name: name, t: t, prefix: dataPrefix(name, partition),
-			txn: map[string]change{}, rec: map[string]change{}}
+			txn: map[string]change{}, order: newKeyOrder(), rec: map[string]change{}}
 	}
 	for _, name := range topo.allStores() {
 		t.list = append(t.list, t.stores[name])
@@ -222,7 +222,7 @@ func (t *task) commitRecord() {
 		}
 		for k, c := range s.rec {
 			c.origin = t.ctx.origin
-			s.txn[k] = c
+			s.putTxn(k, c)
 		}
 		clear(s.rec)
 	}
@@ -368,6 +368,7 @@ func (t *task) committed() error {
 	}
 	for _, s := range t.stores {
 		clear(s.txn)
+		s.order.Clear(true)
 	}
 	t.persisted = t.watermark
 	return nil
@@ -378,6 +379,7 @@ func (t *task) committed() error {
 func (t *task) aborted() error {
 	for _, s := range t.stores {
 		clear(s.txn)
+		s.order.Clear(true)
 		clear(s.rec)
 	}
 	t.mu.Lock()
