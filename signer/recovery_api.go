@@ -778,6 +778,26 @@ func (s *Server) combineShares(ctx context.Context, rec *recovery.Recovery) (*ec
 	return priv, nil
 }
 
+// recoveryOf decodes r's body into req (unless req is nil) and loads the ceremony named
+// by the path's {rid}. When either fails it has answered and audited the refusal of
+// action, and returns false.
+func (s *Server) recoveryOf(w http.ResponseWriter, r *http.Request, c caller, action string, req any) (*recovery.Recovery, bool) {
+	ctx, rid := r.Context(), r.PathValue("rid")
+	res := "recovery:" + rid
+	if req != nil {
+		if err := decode(r, req); err != nil {
+			s.recoveryFail(ctx, w, c, action, "", res, bad("bad_request", "%v", err))
+			return nil, false
+		}
+	}
+	rec, err := s.o.Recovery.Recovery(rid)
+	if err != nil {
+		s.recoveryFail(ctx, w, c, action, "", res, err)
+		return nil, false
+	}
+	return rec, true
+}
+
 // RecoveryCancelRequest is the body of POST /v1/recoveries/{rid}/cancel.
 type RecoveryCancelRequest struct {
 	Reason string `json:"reason,omitempty"`
@@ -788,17 +808,12 @@ func (s *Server) cancelRecovery(w http.ResponseWriter, r *http.Request, c caller
 	const action = "key.recover.cancel"
 	res := "recovery:" + rid
 	var req RecoveryCancelRequest
-	if err := decode(r, &req); err != nil {
-		s.recoveryFail(ctx, w, c, action, "", res, bad("bad_request", "%v", err))
-		return
-	}
-	rec, err := s.o.Recovery.Recovery(rid)
-	if err != nil {
-		s.recoveryFail(ctx, w, c, action, "", res, err)
+	rec, ok := s.recoveryOf(w, r, c, action, &req)
+	if !ok {
 		return
 	}
 	keyID := rec.KeyID
-	ok := s.recTransition(ctx, w, c, action, keyID, res, func(tx *recovery.Tx) (_ []record, err error) {
+	ok = s.recTransition(ctx, w, c, action, keyID, res, func(tx *recovery.Tx) (_ []record, err error) {
 		if rec, err = tx.Recovery(rid); err != nil {
 			return nil, err
 		}
@@ -828,13 +843,12 @@ func (s *Server) reconstructRecovery(w http.ResponseWriter, r *http.Request, c c
 	ctx, rid := r.Context(), r.PathValue("rid")
 	const action = "key.recover.reconstruct"
 	res := "recovery:" + rid
-	rec, err := s.o.Recovery.Recovery(rid)
-	if err != nil {
-		s.recoveryFail(ctx, w, c, action, "", res, err)
+	rec, ok := s.recoveryOf(w, r, c, action, nil)
+	if !ok {
 		return
 	}
 	keyID := rec.KeyID
-	ok := s.recTransition(ctx, w, c, action, keyID, res, func(tx *recovery.Tx) (_ []record, err error) {
+	ok = s.recTransition(ctx, w, c, action, keyID, res, func(tx *recovery.Tx) (_ []record, err error) {
 		if rec, err = tx.Recovery(rid); err != nil {
 			return nil, err
 		}
@@ -898,13 +912,8 @@ func (s *Server) rotateRecovery(w http.ResponseWriter, r *http.Request, c caller
 	const action = "key.rotate"
 	res := "recovery:" + rid
 	var req RotateRequest
-	if err := decode(r, &req); err != nil {
-		s.recoveryFail(ctx, w, c, action, "", res, bad("bad_request", "%v", err))
-		return
-	}
-	rec, err := s.o.Recovery.Recovery(rid)
-	if err != nil {
-		s.recoveryFail(ctx, w, c, action, "", res, err)
+	rec, ok := s.recoveryOf(w, r, c, action, &req)
+	if !ok {
 		return
 	}
 	keyID := rec.KeyID
@@ -957,7 +966,7 @@ func (s *Server) rotateRecovery(w http.ResponseWriter, r *http.Request, c caller
 	// 2. The funds-moving transaction, signed with the old key combined in memory, and
 	// the end of the ceremony.
 	var out RotateResponse
-	ok := s.recTransition(ctx, w, c, action, keyID, res, func(tx *recovery.Tx) (_ []record, err error) {
+	ok = s.recTransition(ctx, w, c, action, keyID, res, func(tx *recovery.Tx) (_ []record, err error) {
 		if rec, err = tx.Recovery(rid); err != nil {
 			return nil, err
 		}
